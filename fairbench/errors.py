@@ -1,0 +1,32 @@
+"""User-facing errors: the CLI turns these into one clear message and exit status 2."""
+
+from __future__ import annotations
+
+
+class FairbenchError(Exception):
+    """A problem with the user's input (file, row, key); never a bug in fairbench.
+
+    ``problems`` lists every problem found, so one run reports them all at once.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message)
+
+    def render(self) -> str:
+        """The full message: the headline and one indented line per problem."""
+        lines = [str(self)]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class ConfigError(FairbenchError):
+    """The config file or an override is invalid."""
+
+
+class DataError(FairbenchError):
+    """A manifest, dataset card or data folder is invalid or missing."""
+
+
+class MatcherError(FairbenchError):
+    """A matcher cannot be built: missing model, wrong checksum, bad parameters."""

@@ -1,0 +1,239 @@
+"""The matcher protocol: a plugin implements ``embed_batch``; the base does the rest.
+
+The base class reads images (an unreadable file is a recorded failure, not a crash),
+batches them, isolates a failing image when a batch raises, and converts scores between
+fairbench's internal similarity (higher = more alike) and the matcher's native scale.
+Constructors only store and validate parameters; models load on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fairbench.errors import MatcherError
+
+Similarity = Literal["cosine", "euclidean"]
+
+#: Failure reasons a matcher may record for an image (free text after ``error:``).
+UNREADABLE = "unreadable_image"
+NO_FACE = "no_face"
+MISSING_EMBEDDING = "missing_embedding"
+
+
+class StrictParams(BaseModel):
+    """Base for matcher parameter models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image to embed: its id, file (absent for precomputed embeddings) and subject."""
+
+    image_id: str
+    path: Path | None
+    subject_id: str
+
+
+@dataclass
+class FaceResult:
+    """What a matcher got from one image: an embedding, or the reason it got none."""
+
+    embedding: np.ndarray | None = None
+    failure_reason: str | None = None
+    detector_score: float | None = None
+    face_box: tuple[float, float, float, float] | None = None  # x, y, w, h in pixels
+    n_faces: int | None = None
+
+    @property
+    def acquired(self) -> bool:
+        return self.embedding is not None and self.failure_reason is None
+
+    @classmethod
+    def failed(cls, reason: str, **kw: Any) -> FaceResult:
+        return cls(embedding=None, failure_reason=reason, **kw)
+
+
+@dataclass(frozen=True)
+class MatcherInfo:
+    """What every run records about its matcher (provenance and score semantics)."""
+
+    name: str
+    version: str
+    weights_sha256: dict[str, str]
+    embedding_size: int
+    similarity: Similarity
+    native_score: str  # e.g. "euclidean distance", "cosine similarity"
+    native_direction: Literal["lower_is_more_alike", "higher_is_more_alike"]
+    providers: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def decode_image(data: bytes) -> np.ndarray | None:
+    """Decode image bytes to an RGB uint8 array, or None when they are not an image."""
+    import cv2
+
+    arr = np.frombuffer(data, dtype=np.uint8)
+    if arr.size == 0:
+        return None
+    bgr = cv2.imdecode(arr, cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class Matcher(ABC):
+    """Base class for face matchers.
+
+    Subclasses set ``name``, a ``Params`` model (strict pydantic), ``similarity`` and
+    implement :meth:`embed_batch` and :meth:`info`. Matchers that do not read images
+    (precomputed embeddings) set ``needs_images = False`` and override :meth:`embed_records`.
+    """
+
+    name: ClassVar[str] = "base"
+    Params: ClassVar[type[StrictParams]] = StrictParams
+    similarity: ClassVar[Similarity] = "cosine"
+    needs_images: ClassVar[bool] = True
+    default_batch_size: ClassVar[int] = 16
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as exc:
+            problems = [
+                f"matcher.params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in exc.errors()
+            ]
+            raise MatcherError(f"invalid parameters for matcher {self.name!r}", problems) from None
+
+    # --- what a plugin implements -------------------------------------------------------
+    @abstractmethod
+    def embed_batch(self, images: Sequence[np.ndarray]) -> list[FaceResult]:
+        """Embed RGB uint8 images (H x W x 3); one :class:`FaceResult` per image."""
+
+    @abstractmethod
+    def info(self) -> MatcherInfo:
+        """Name, version, weight checksums, embedding size and score semantics."""
+
+    # --- provided -----------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Stable id of this matcher's behaviour: everything that changes its embeddings."""
+        info = self.info()
+        payload = {
+            "name": info.name,
+            "version": info.version,
+            "weights": info.weights_sha256,
+            "params": self.params.model_dump(mode="json"),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def cache_key(self, record: ImageRecord, data: bytes | None) -> str:
+        """Key of one image's template in the cache: the sha256 of its bytes."""
+        if data is None:
+            return "id:" + record.image_id
+        return hashlib.sha256(data).hexdigest()
+
+    def embed_records(self, records: Sequence[ImageRecord]) -> list[FaceResult]:
+        """Read, decode and embed images; unreadable ones become recorded failures."""
+        results: list[FaceResult | None] = [None] * len(records)
+        images: list[np.ndarray] = []
+        where: list[int] = []
+        for k, rec in enumerate(records):
+            img = None
+            if rec.path is not None:
+                try:
+                    img = decode_image(Path(rec.path).read_bytes())
+                except OSError:
+                    img = None
+            if img is None:
+                results[k] = FaceResult.failed(UNREADABLE)
+            else:
+                images.append(img)
+                where.append(k)
+        for k, res in zip(where, self.safe_embed_batch(images)):
+            results[k] = res
+        return [r if r is not None else FaceResult.failed("error: no result") for r in results]
+
+    def safe_embed_batch(self, images: Sequence[np.ndarray]) -> list[FaceResult]:
+        """``embed_batch`` with checks; a batch that raises is retried image by image."""
+        if not images:
+            return []
+        try:
+            out = self.embed_batch(images)
+            if len(out) != len(images):
+                raise RuntimeError(f"embed_batch returned {len(out)} results for {len(images)}")
+        except MatcherError:
+            raise
+        except Exception:
+            if len(images) == 1:
+                raise
+            return [self._embed_one(img) for img in images]
+        return [self._check(r) for r in out]
+
+    def _embed_one(self, img: np.ndarray) -> FaceResult:
+        try:
+            return self._check(self.embed_batch([img])[0])
+        except MatcherError:
+            raise
+        except Exception as exc:  # recorded as this image's outcome, never a crash
+            return FaceResult.failed(f"error: {type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _check(res: FaceResult) -> FaceResult:
+        if res.embedding is not None:
+            emb = np.asarray(res.embedding, dtype=np.float32).reshape(-1)
+            if not np.all(np.isfinite(emb)):
+                return FaceResult.failed("error: non-finite embedding")
+            res.embedding = emb
+        return res
+
+    # --- score scales -------------------------------------------------------------------
+    def to_native(self, similarity: float) -> float:
+        """Internal similarity -> the matcher's native score (e.g. dlib distance)."""
+        return to_native(similarity, self.similarity)
+
+    def from_native(self, native: float) -> float:
+        """The matcher's native score -> internal similarity."""
+        return from_native(native, self.similarity)
+
+
+def to_native(similarity: float, kind: Similarity) -> float:
+    """Internal similarity -> native score for a similarity kind (distance is negated)."""
+    return float(-similarity) if kind == "euclidean" else float(similarity)
+
+
+def from_native(native: float, kind: Similarity) -> float:
+    """Native score -> internal similarity for a similarity kind."""
+    return float(-native) if kind == "euclidean" else float(native)
+
+
+def build_matcher(name: str, params: dict[str, Any] | None = None) -> Matcher:
+    """Instantiate a registered matcher by name with its (validated) parameters."""
+    from fairbench.registry import matchers
+
+    cls = matchers.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Matcher)):
+        raise MatcherError(f"plugin {name!r} is not a fairbench Matcher subclass")
+    return cls(**(params or {}))
