@@ -1,0 +1,56 @@
+"""Shared test fixtures: where ../shared lives, and the CI rule for missing data.
+
+Tests that need ``../shared`` (the London set, the london16 fixture, the ONNX models) use
+the fixtures below. When the data is missing they fail under ``CI=true`` and skip otherwise,
+with a message saying how to get it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_root() -> Path:
+    """The shared folder: beside $FAIRBENCH_DATA_ROOT if set, else ../shared."""
+    data_root = os.environ.get("FAIRBENCH_DATA_ROOT")
+    if data_root:
+        return Path(data_root).resolve().parent
+    return (REPO.parent / "shared").resolve()
+
+
+def need(path: Path, what: str) -> Path:
+    """Return ``path`` if it exists; otherwise fail in CI, skip elsewhere."""
+    if path.exists():
+        return path
+    msg = (
+        f"{what} not found at {path}. Get it with `fairbench datasets fetch london` and set "
+        "FAIRBENCH_DATA_ROOT, or place the project's shared/ folder beside the repository."
+    )
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def london16() -> Path:
+    """The 16-identity, 320 px London fixture (labels.csv + JPEGs)."""
+    return need(shared_root() / "fixtures" / "london16", "london16 fixture")
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """../shared/models: YuNet, faceres, mobileface and the toy PAD models."""
+    return need(shared_root() / "models", "shared models folder")
+
+
+@pytest.fixture(scope="session")
+def london_root() -> Path:
+    """The full London set (204 images)."""
+    root = os.environ.get("FAIRBENCH_DATA_ROOT")
+    base = Path(root) if root else shared_root() / "datasets"
+    return need(base / "london", "London dataset")
