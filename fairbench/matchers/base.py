@@ -90,6 +90,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def read_bytes(path: Path | None) -> bytes | None:
+    """A file's bytes, or None when there is no path or it cannot be read."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
 def decode_image(data: bytes) -> np.ndarray | None:
     """Decode image bytes to an RGB uint8 array, or None when they are not an image."""
     import cv2
@@ -156,17 +166,16 @@ class Matcher(ABC):
         return hashlib.sha256(data).hexdigest()
 
     def embed_records(self, records: Sequence[ImageRecord]) -> list[FaceResult]:
-        """Read, decode and embed images; unreadable ones become recorded failures."""
-        results: list[FaceResult | None] = [None] * len(records)
+        """Read and embed the images of ``records``; unreadable ones become failures."""
+        return self.embed_bytes([read_bytes(r.path) for r in records])
+
+    def embed_bytes(self, blobs: Sequence[bytes | None]) -> list[FaceResult]:
+        """Decode and embed encoded images; undecodable ones become recorded failures."""
+        results: list[FaceResult | None] = [None] * len(blobs)
         images: list[np.ndarray] = []
         where: list[int] = []
-        for k, rec in enumerate(records):
-            img = None
-            if rec.path is not None:
-                try:
-                    img = decode_image(Path(rec.path).read_bytes())
-                except OSError:
-                    img = None
+        for k, data in enumerate(blobs):
+            img = decode_image(data) if data is not None else None
             if img is None:
                 results[k] = FaceResult.failed(UNREADABLE)
             else:

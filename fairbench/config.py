@@ -1,0 +1,175 @@
+"""Typed, strict run configuration: YAML plus dotted overrides, and a canonical hash.
+
+Unknown keys and wrong types are errors that name the key and the file. The resolved
+config (defaults filled in, overrides applied) is what a run records and hashes.
+
+>>> cfg = load_config_dict({"dataset": {"name": "london"}}, source="<dict>")
+>>> cfg.matcher.name
+'dlib'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fairbench.errors import ConfigError
+
+#: Age band edges used when a config gives none (NIST-style, children included).
+DEFAULT_AGE_BANDS = [0, 5, 14, 21, 45, 70]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Strict):
+    """Which images, and which attributes to break results down by."""
+
+    name: str | None = None
+    manifest: Path | None = None
+    root: Path | None = None
+    attributes: list[str] = Field(default_factory=list)
+    intersections: bool = True
+    age_bands: list[float] = Field(default_factory=lambda: list(DEFAULT_AGE_BANDS))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetConfig:
+        if (self.name is None) == (self.manifest is None):
+            raise ValueError("give exactly one of dataset.name (a card) or dataset.manifest")
+        return self
+
+    @field_validator("age_bands")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if not v or any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("age_bands must be a non-empty, strictly increasing list of edges")
+        return v
+
+
+class MatcherConfig(_Strict):
+    """Which matcher and its parameters (validated by the matcher's own strict model)."""
+
+    name: str = "dlib"
+    batch_size: int = Field(16, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BootstrapConfig(_Strict):
+    replicates: int = Field(1000, ge=0)
+    seed: int = 0
+
+
+class VerificationConfig(_Strict):
+    """1:1 operating points and how results are read."""
+
+    target_fmr: list[float] = Field(default_factory=lambda: [1e-2, 1e-3, 1e-4])
+    fixed_thresholds: list[float] = Field(default_factory=list)
+    reference_group: dict[str, str] = Field(default_factory=dict)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    min_errors: int = Field(30, ge=1)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    histogram_bins: int = Field(4096, ge=64, le=1 << 20)
+    block_size: int = Field(2048, ge=16)
+
+    @field_validator("target_fmr")
+    @classmethod
+    def _rates(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not 0 < x < 1]
+        if bad:
+            raise ValueError(f"target FMRs must lie strictly between 0 and 1, got {bad}")
+        return sorted(set(v), reverse=True)
+
+
+class CacheConfig(_Strict):
+    enabled: bool = True
+    dir: Path | None = None  # default ~/.cache/fairbench/templates
+
+
+class Config(_Strict):
+    """A whole run."""
+
+    mode: Literal["verification"] = "verification"
+    dataset: DatasetConfig
+    matcher: MatcherConfig = Field(default_factory=MatcherConfig)
+    verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+
+    def resolved(self) -> dict[str, Any]:
+        """The config as plain JSON-able data, defaults included."""
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON of the resolved config."""
+        return config_hash(self.resolved())
+
+
+def config_hash(data: dict[str, Any]) -> str:
+    """Canonical hash: sorted keys, no whitespace, so equal configs hash equal."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    out = []
+    for e in exc.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        out.append(f"{key}: {msg}")
+    return out
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Apply one ``a.b.c=value`` override in place; the value is parsed as YAML."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {override!r} is not of the form key.path=value")
+    parts = key.strip().split(".")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {key}: value {raw!r} is not valid YAML ({exc})") from None
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"override {key}: {'.'.join(parts[: i + 1])} is not a mapping")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def load_config_dict(
+    data: Any, source: str = "<config>", overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
+    """Validate a config mapping (after applying overrides); errors name key and source."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping of sections")
+    for ov in overrides:
+        apply_override(data, ov)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid config", _format_errors(exc)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config file, apply ``key=value`` overrides, validate strictly."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+    return load_config_dict(data, source=str(p), overrides=overrides)

@@ -1,0 +1,1 @@
+"""Datasets: manifests, dataset cards, adapters, demographic binning and data lookup."""

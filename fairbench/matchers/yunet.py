@@ -1,0 +1,105 @@
+"""YuNet face detection (OpenCV ``FaceDetectorYN``): boxes, 5 landmarks and scores.
+
+Images larger than ``max_side`` are detected on a downscaled copy (YuNet is trained on
+faces of moderate size and its cost grows with the pixel count); boxes and landmarks are
+scaled back, so callers always see original pixel coordinates. The model loads on first
+use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fairbench.matchers.base import sha256_file
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face: box (x, y, w, h), landmarks (5 x 2: right eye, left eye, nose tip, right
+    and left mouth corner, the subject's right/left) and confidence, in original pixels."""
+
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    score: float
+
+    @property
+    def area(self) -> float:
+        return max(self.box[2], 0.0) * max(self.box[3], 0.0)
+
+
+class YuNetDetector:
+    """Detect faces in RGB uint8 images with YuNet."""
+
+    def __init__(
+        self,
+        model: Path,
+        score_threshold: float = 0.7,
+        nms_threshold: float = 0.3,
+        top_k: int = 5000,
+        max_side: int = 640,
+    ) -> None:
+        self.model = Path(model)
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.top_k = top_k
+        self.max_side = max_side
+        self._net: object | None = None
+        self._sha256: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the model file (provenance), computed once."""
+        if self._sha256 is None:
+            self._sha256 = sha256_file(self.model)
+        return self._sha256
+
+    def _detector(self):  # -> cv2.FaceDetectorYN (no stable type stubs)
+        if self._net is None:
+            import cv2
+
+            self._net = cv2.FaceDetectorYN.create(
+                str(self.model), "", (320, 320),
+                self.score_threshold, self.nms_threshold, self.top_k,
+            )
+        return self._net
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """All faces in an RGB uint8 image, largest first (ties: higher score first)."""
+        import cv2
+
+        h, w = image.shape[:2]
+        factor = min(1.0, self.max_side / max(h, w))
+        bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
+        if factor < 1.0:
+            size = (max(1, round(w * factor)), max(1, round(h * factor)))
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            # exact per-axis factors, since the resized size was rounded
+            fx, fy = bgr.shape[1] / w, bgr.shape[0] / h
+        else:
+            fx = fy = 1.0
+        net = self._detector()
+        net.setInputSize((bgr.shape[1], bgr.shape[0]))
+        _, faces = net.detect(bgr)
+        if faces is None:
+            return []
+        inv = np.array([1.0 / fx, 1.0 / fy])
+        dets = [
+            Detection(
+                box=tuple(float(v) for v in row[:4] * np.tile(inv, 2)),  # type: ignore[arg-type]
+                landmarks=row[4:14].reshape(5, 2).astype(np.float64) * inv,
+                score=float(row[14]),
+            )
+            for row in np.asarray(faces, dtype=np.float64)
+        ]
+        return sorted(dets, key=lambda d: (-d.area, -d.score))
+
+
+def pick_face(detections: list[Detection]) -> Detection | None:
+    """The face to embed: the largest box (the subject in enrolment-style photos; a
+    higher-scoring small face in the background should not win), ties by score."""
+    if not detections:
+        return None
+    return max(detections, key=lambda d: (d.area, d.score))
