@@ -74,6 +74,7 @@ class VerificationConfig(_Strict):
     confidence: float = Field(0.95, gt=0, lt=1)
     min_errors: int = Field(30, ge=1)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    alpha: float = Field(0.5, ge=0, le=1)  # FMR weight in FDR and GARBE
     histogram_bins: int = Field(4096, ge=64, le=1 << 20)
     block_size: int = Field(2048, ge=16)
 

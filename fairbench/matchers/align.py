@@ -71,10 +71,23 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def align_face(
     image: np.ndarray, landmarks: np.ndarray, size: int, margin: float = 0.0
 ) -> np.ndarray:
-    """Warp ``image`` so its 5 ``landmarks`` (5 x 2, x/y) land on the template; size x size."""
+    """Warp ``image`` so its 5 ``landmarks`` (5 x 2, x/y) land on the template; size x size.
+
+    When the warp shrinks the face by more than 2x (a large photo), the image is first
+    reduced with area averaging, so the crop is not aliased by bilinear sampling.
+    """
     import cv2
 
-    matrix = similarity_transform(landmarks, arcface_template(size, margin))
+    landmarks = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    dst = arcface_template(size, margin)
+    matrix = similarity_transform(landmarks, dst)
+    shrink = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if shrink < 0.5:
+        h, w = image.shape[:2]
+        small = (max(1, round(w * shrink)), max(1, round(h * shrink)))
+        image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+        landmarks = landmarks * np.array([small[0] / w, small[1] / h])
+        matrix = similarity_transform(landmarks, dst)
     return cv2.warpAffine(
         image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )

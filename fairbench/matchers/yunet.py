@@ -60,10 +60,17 @@ class YuNetDetector:
         if self._net is None:
             import cv2
 
-            self._net = cv2.FaceDetectorYN.create(
-                str(self.model), "", (320, 320),
-                self.score_threshold, self.nms_threshold, self.top_k,
-            )
+            # OpenCV 5 warns on every create that its new graph engine ignores targets;
+            # silence that one call, then restore the caller's log level.
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+            try:
+                self._net = cv2.FaceDetectorYN.create(
+                    str(self.model), "", (320, 320),
+                    self.score_threshold, self.nms_threshold, self.top_k,
+                )
+            finally:
+                cv2.utils.logging.setLogLevel(level)
         return self._net
 
     def detect(self, image: np.ndarray) -> list[Detection]:

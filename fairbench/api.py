@@ -1,0 +1,181 @@
+"""``run(config) -> RunResult``: the one orchestration path behind ``fairbench run``.
+
+load config -> dataset (validated, hashed) -> matcher (weights hashed) -> templates
+(cached, resumable) -> comparison plan -> streamed counts -> thresholds and metrics ->
+a complete results folder, renamed into place only when everything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from fairbench import provenance
+from fairbench.config import Config
+from fairbench.counts import count_verification
+from fairbench.data.card import card_path
+from fairbench.data.load import Dataset, load_dataset
+from fairbench.data.paths import cache_root
+from fairbench.kernels.numpy_blocked import prepare
+from fairbench.matchers.base import Matcher, build_matcher, from_native, to_native
+from fairbench.metrics.thresholds import Threshold, operating_points
+from fairbench.metrics.verification import VerificationTables, tables_from_counts
+from fairbench.plan import make_plan
+from fairbench.report.rebuild import header
+from fairbench.report.tables import write_verification_tables
+from fairbench.results import StagingDir, save_counts, write_json
+from fairbench.schema import SCHEMA_VERSION, validate
+from fairbench.templates import TemplateCache, Templates, extract_templates
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    record: dict[str, Any]
+    tables: VerificationTables
+
+
+def run_id(created: str, matcher: str, dataset: str, cfg_hash: str) -> str:
+    """UTC time + matcher + dataset + config hash prefix, safe as a folder name."""
+    def clean(s: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-") or "x"
+
+    return f"{created}-{clean(matcher)}-{clean(dataset)}-{cfg_hash[:8]}"
+
+
+def _images_frame(ds: Dataset, tpl: Templates) -> Any:
+    f = ds.manifest.frame.copy()
+    f["acquired"] = tpl.acquired
+    f["failure_reason"] = tpl.failure_reason
+    f["detector_score"] = tpl.detector_score
+    f["n_faces"] = np.where(tpl.n_faces >= 0, tpl.n_faces, np.nan)
+    cols = ["image_id", "subject_id", *[c for c in f.columns if c not in
+            ("image_id", "subject_id", "path", "acquired", "failure_reason", "detector_score",
+             "n_faces")], "path", "acquired", "failure_reason", "detector_score", "n_faces"]
+    return f[cols]
+
+
+def run(
+    config: Config,
+    output_dir: str | Path = "results",
+    progress: bool = True,
+    matcher: Matcher | None = None,
+) -> RunResult:
+    """Run a 1:1 verification benchmark and write ``output_dir/<run-id>/``."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    created = provenance.utc_now()
+    m = matcher or build_matcher(config.matcher.name, config.matcher.params)
+    ds = load_dataset(config.dataset, require_files=m.needs_images)
+    info = m.info()
+    timings["load"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    cache = None
+    if config.cache.enabled and m.needs_images:
+        cache = TemplateCache(config.cache.dir or cache_root() / "templates", m.fingerprint())
+    records = ds.manifest.records()
+    tpl = extract_templates(m, records, cache, config.matcher.batch_size, progress)
+    timings["templates"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    vc = config.verification
+    plan = make_plan(ds.manifest.frame, ds.attributes)
+    prep = prepare(tpl.embeddings, info.similarity)
+    fixed_sim = [float(np.float32(from_native(v, info.similarity))) for v in vc.fixed_thresholds]
+    counts = count_verification(prep, plan, fixed_sim, vc.target_fmr, vc.histogram_bins,
+                                vc.block_size)
+    timings["scoring"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    kind = info.similarity
+    thresholds = operating_points(counts, vc.target_fmr, vc.fixed_thresholds,
+                                  lambda s: to_native(s, kind), lambda v: from_native(v, kind))
+    resolved = config.resolved()
+    tables = tables_from_counts(plan, counts, tpl.acquired, thresholds, resolved,
+                                ds.label_sources)
+    timings["metrics"] = time.perf_counter() - t3
+
+    cfg_hash = config.hash()
+    stamp = created.strftime("%Y%m%dT%H%M%SZ")
+    rid = run_id(stamp, info.name, ds.name, cfg_hash)
+    record = _record(rid, created.isoformat(), config, cfg_hash, ds, info.to_dict(), m,
+                     tpl, plan, counts, thresholds, tables, timings)
+    validate(record)
+
+    stage = StagingDir(Path(output_dir) / rid)
+    try:
+        _images_frame(ds, tpl).to_csv(stage.path / "images.csv", index=False)
+        save_counts(stage.path / "counts.npz", plan, counts, tpl.acquired,
+                    ds.manifest.frame["image_id"].tolist())
+        (stage.path / "config.yaml").write_text(
+            yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+        write_verification_tables(stage.path / "tables", tables, header(record))
+        timings["total"] = time.perf_counter() - t0
+        record["timings_s"] = timings
+        write_json(stage.path / "run.json", record)
+        final = stage.commit()
+    except BaseException:
+        stage.abort()
+        raise
+    return RunResult(final, record, tables)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _record(
+    rid: str, created: str, config: Config, cfg_hash: str, ds: Dataset, info: dict[str, Any],
+    m: Matcher, tpl: Templates, plan: Any, counts: Any, thresholds: list[Threshold],
+    tables: VerificationTables, timings: dict[str, float],
+) -> dict[str, Any]:
+    card = ds.card.model_dump(mode="json") if ds.card else None
+    card_sha = _sha(card_path(ds.card.name)) if ds.card else None
+    reasons = Counter(r for r in tpl.failure_reason if r)
+    notes = list(ds.card.limits) if ds.card else []
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": rid,
+        "mode": "verification",
+        "created_utc": created,
+        "simulated": False,
+        "provenance": provenance.collect(),
+        "config": config.resolved(),
+        "config_hash": cfg_hash,
+        "dataset": {
+            "name": ds.name, "source": ds.manifest.source,
+            "manifest_sha256": ds.manifest.sha256(), "card": card, "card_sha256": card_sha,
+            "n_images": len(ds.manifest), "n_subjects": len(plan.subjects),
+            "attributes": ds.attributes, "label_sources": ds.label_sources,
+        },
+        "matcher": {**info, "fingerprint": m.fingerprint(),
+                    "params": m.params.model_dump(mode="json")},
+        "capture": {
+            "n_images": len(tpl), "n_acquired": int(tpl.acquired.sum()),
+            "failure_reasons": dict(reasons), "cache_hits": tpl.cache_hits,
+            "computed": tpl.computed,
+        },
+        "comparisons": {"mated": plan.n_mated, "nonmated": plan.n_nonmated,
+                        "kept_impostor_pairs": len(counts.kept_s)},
+        "thresholds": [t.to_dict() for t in thresholds],
+        "metrics": {
+            "verification_by_group": _records(tables.by_group),
+            "verification_summary": _records(tables.summary),
+        },
+        "timings_s": timings,
+        "notes": notes,
+    }
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    out = df.astype(object).where(df.notna(), None).to_dict(orient="records")
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in out]

@@ -1,0 +1,124 @@
+"""The ``fairbench`` command: a thin shell that parses arguments and calls plain functions.
+
+Any :class:`~fairbench.errors.FairbenchError` becomes one clear message on stderr and exit
+status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fairbench.errors import FairbenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Measure how face-recognition systems treat demographic groups.")
+datasets_app = typer.Typer(no_args_is_help=True, help="List, validate and fetch datasets.")
+matchers_app = typer.Typer(no_args_is_help=True, help="List installed matchers.")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(matchers_app, name="matchers")
+
+
+@app.command("run")
+def run_cli(
+    config: Annotated[Path, typer.Argument(help="YAML config file.")],
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a config key, e.g. --set matcher.batch_size=32.")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Results folder.")] = Path(
+        "results"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run a benchmark; prints the run folder's path as the last line."""
+    from fairbench.api import run
+    from fairbench.config import load_config
+
+    cfg = load_config(config, set_ or [])
+    result = run(cfg, output, progress=progress)
+    typer.echo(result.run_dir)
+
+
+@app.command("report")
+def report_cli(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
+    """Rebuild every table of a run from its run.json and counts.npz alone."""
+    from fairbench.report.rebuild import rebuild
+
+    for p in rebuild(run_dir):
+        typer.echo(p)
+
+
+@datasets_app.command("validate")
+def validate_cli(
+    manifest: Annotated[Path, typer.Argument(help="CSV or Parquet manifest.")],
+    root: Annotated[Path | None, typer.Option(help="Data root (default: the manifest's folder).")
+                    ] = None,
+    attribute: Annotated[list[str] | None, typer.Option(
+        "--attribute", "-a", help="Attribute column that must be present.")] = None,
+) -> None:
+    """Check a manifest without running anything: exit 0 when clean, 2 with every problem."""
+    from fairbench.data.manifest import check_manifest, read_manifest
+
+    m = read_manifest(manifest, root)
+    check_manifest(m, attribute or [])
+    typer.echo(f"{manifest}: OK ({len(m)} images, {m.frame['subject_id'].nunique()} subjects)")
+
+
+@datasets_app.command("list")
+def list_cli() -> None:
+    """Dataset cards fairbench knows, and whether their data is present here."""
+    from fairbench.data.paths import cards_dirs, find_dataset
+
+    for d in cards_dirs():
+        for card in sorted(d.glob("*.yaml")):
+            where = find_dataset(card.stem)
+            typer.echo(f"{card.stem}\t{where if where else 'not present (fetch it)'}")
+
+
+@datasets_app.command("fetch")
+def fetch_cli(
+    name: Annotated[str, typer.Argument(help="Dataset card name, e.g. london.")],
+    dest: Annotated[Path | None, typer.Option(help="Target folder (default: the cache).")
+                    ] = None,
+) -> None:
+    """Download a dataset, verify every file's sha256, and install it atomically."""
+    from fairbench.data.fetch import fetch
+
+    typer.echo(fetch(name, dest))
+
+
+@matchers_app.command("list")
+def matchers_list_cli() -> None:
+    """Registered matcher names (built-ins and plugins, one path for both)."""
+    from fairbench.registry import matchers
+
+    for n in matchers.names():
+        typer.echo(n)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except FairbenchError as exc:
+        typer.echo(f"error: {exc.render()}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was written to the results folder", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Similarity kernels: blocked matrix products that stream scores into counts."""

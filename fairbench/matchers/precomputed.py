@@ -1,0 +1,134 @@
+"""Embeddings computed elsewhere (a vendor's own pipeline), read from .npz or Parquet.
+
+``.npz``: arrays ``image_ids`` (strings) and ``embeddings`` (N x d); no pickles.
+Parquet: an ``image_id`` column and either an ``embedding`` list column or numeric columns
+``e0 .. e{d-1}``. A row of NaN is a failure to enrol; an image id absent from the file is
+recorded as ``missing_embedding``. Image files need not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fairbench import __version__
+from fairbench.errors import MatcherError
+from fairbench.matchers.base import (
+    MISSING_EMBEDDING,
+    FaceResult,
+    ImageRecord,
+    Matcher,
+    MatcherInfo,
+    Similarity,
+    StrictParams,
+    sha256_file,
+)
+
+
+class PrecomputedParams(StrictParams):
+    path: Path
+    similarity: Similarity = "cosine"
+    sha256: str | None = None
+
+
+def load_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
+    """Read image ids and embeddings; a clear error naming the file on any problem."""
+    if not path.is_file():
+        raise MatcherError(f"matcher.params.path: embeddings file not found: {path}")
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                missing = {"image_ids", "embeddings"} - set(z.files)
+                if missing:
+                    raise MatcherError(f"{path}: lacks array(s) {', '.join(sorted(missing))}")
+                ids = [str(x) for x in z["image_ids"]]
+                emb = np.asarray(z["embeddings"], dtype=np.float32)
+        else:
+            import pandas as pd
+
+            df = pd.read_parquet(path)
+            if "image_id" not in df.columns:
+                raise MatcherError(f"{path}: no image_id column")
+            ids = df["image_id"].astype(str).tolist()
+            if "embedding" in df.columns:
+                emb = np.stack([np.asarray(v, dtype=np.float32) for v in df["embedding"]])
+            else:
+                cols = sorted((c for c in df.columns if str(c).startswith("e")),
+                              key=lambda c: int(str(c)[1:]) if str(c)[1:].isdigit() else -1)
+                if not cols:
+                    raise MatcherError(f"{path}: no embedding or e0..eN columns")
+                emb = df[cols].to_numpy(dtype=np.float32)
+    except MatcherError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise MatcherError(f"{path}: cannot read embeddings ({exc})") from None
+    if emb.ndim != 2 or emb.shape[0] != len(ids):
+        raise MatcherError(f"{path}: embeddings shape {emb.shape} does not match {len(ids)} ids")
+    if len(set(ids)) != len(ids):
+        raise MatcherError(f"{path}: duplicate image ids")
+    return ids, emb
+
+
+class PrecomputedMatcher(Matcher):
+    """Looks embeddings up by image id instead of computing them."""
+
+    name = "precomputed"
+    Params = PrecomputedParams
+    needs_images = False
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        self.similarity = self.params.similarity  # type: ignore[misc]
+        self._ids: dict[str, int] | None = None
+        self._emb: np.ndarray | None = None
+        self._sha: str | None = None
+
+    def _load(self) -> None:
+        if self._emb is not None:
+            return
+        path = Path(self.params.path)
+        self._sha = sha256_file(path) if path.is_file() else None
+        if self._sha and self.params.sha256 and self._sha != self.params.sha256.lower():
+            raise MatcherError(
+                f"{path}: sha256 {self._sha} differs from matcher.params.sha256 "
+                f"{self.params.sha256}; refusing to run on a different file"
+            )
+        ids, emb = load_embeddings(path)
+        self._ids = {k: n for n, k in enumerate(ids)}
+        self._emb = emb
+
+    def embed_batch(self, images: Sequence[np.ndarray]) -> list[FaceResult]:
+        raise MatcherError("the precomputed matcher looks embeddings up by image id")
+
+    def embed_records(self, records: Sequence[ImageRecord]) -> list[FaceResult]:
+        self._load()
+        assert self._ids is not None and self._emb is not None
+        out = []
+        for r in records:
+            k = self._ids.get(r.image_id)
+            if k is None:
+                out.append(FaceResult.failed(MISSING_EMBEDDING))
+            elif not np.all(np.isfinite(self._emb[k])):
+                out.append(FaceResult.failed("failure_to_enrol"))
+            else:
+                out.append(FaceResult(embedding=self._emb[k].copy()))
+        return out
+
+    def info(self) -> MatcherInfo:
+        self._load()
+        assert self._emb is not None
+        path = Path(self.params.path)
+        return MatcherInfo(
+            name="precomputed",
+            version=f"fairbench {__version__}",
+            weights_sha256={path.name: self._sha or ""},
+            embedding_size=int(self._emb.shape[1]),
+            similarity=self.similarity,
+            native_score="cosine similarity" if self.similarity == "cosine"
+            else "euclidean distance",
+            native_direction="higher_is_more_alike" if self.similarity == "cosine"
+            else "lower_is_more_alike",
+            details={"path": str(path)},
+        )

@@ -1,0 +1,1 @@
+"""Error rates, thresholds, intervals and summary measures (DESIGN.md section 3)."""

@@ -1,0 +1,1 @@
+"""Reports: tables (CSV, Markdown) rebuilt from a stored run alone."""
