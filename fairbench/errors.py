@@ -10,14 +10,16 @@ class FairbenchError(Exception):
     """
 
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.headline = message
         self.problems = list(problems or [])
         super().__init__(message)
 
     def render(self) -> str:
         """The full message: the headline and one indented line per problem."""
-        lines = [str(self)]
-        lines += [f"  - {p}" for p in self.problems]
-        return "\n".join(lines)
+        return "\n".join([self.headline, *(f"  - {p}" for p in self.problems)])
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 class ConfigError(FairbenchError):

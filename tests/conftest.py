@@ -54,3 +54,22 @@ def london_root() -> Path:
     root = os.environ.get("FAIRBENCH_DATA_ROOT")
     base = Path(root) if root else shared_root() / "datasets"
     return need(base / "london", "London dataset")
+
+
+@pytest.fixture()
+def london16_manifest(london16: Path, tmp_path: Path) -> Path:
+    """A generic manifest CSV over the london16 fixture (paths relative to its folder)."""
+    import pandas as pd
+
+    lab = pd.read_csv(london16 / "labels.csv", dtype=str)
+    df = pd.DataFrame({
+        "image_id": lab["file"].str.replace(".jpg", "", regex=False),
+        "path": lab["file"],
+        "subject_id": lab["face_id"],
+        "eth": lab["eth"],
+        "sex": lab["sex"],
+        "age": lab["age"],
+    })
+    out = tmp_path / "london16.csv"
+    df.to_csv(out, index=False)
+    return out

@@ -32,6 +32,7 @@ class Download(_Strict):
     url: str
     sha256: str | None = None  # None for archives that move (a branch tarball)
     size_mb: float | None = None
+    extract: dict[str, str] = Field(default_factory=dict)  # archive prefix -> data folder path
     note: str = ""
 
 
