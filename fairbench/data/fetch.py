@@ -15,7 +15,9 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from fairbench.data.card import DatasetCard, card_path, load_card
 from fairbench.data.paths import cache_root, dataset_candidates
@@ -60,24 +62,26 @@ def _download(url: str, dest: Path, name: str) -> None:
 def _extract(archive: Path, mapping: dict[str, str], out: Path) -> int:
     """Copy archive members whose path (below the top folder) starts with a mapped prefix."""
     n = 0
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
+    with ExitStack() as stack:
+        if zipfile.is_zipfile(archive):
+            z = stack.enter_context(zipfile.ZipFile(archive))
             members = [(m.filename, m) for m in z.infolist() if not m.is_dir()]
-            opener = z.open
-    else:
-        t = tarfile.open(archive)
-        members = [(m.name, m) for m in t.getmembers() if m.isfile()]
-        opener = t.extractfile  # type: ignore[assignment]
-    for name, m in members:
-        inner = name.split("/", 1)[1] if "/" in name else name
-        for src, dst in mapping.items():
-            if inner.startswith(src):
+            opener: Any = z.open
+        else:
+            t = stack.enter_context(tarfile.open(archive))
+            members = [(m.name, m) for m in t.getmembers() if m.isfile()]
+            opener = t.extractfile
+        for name, m in members:
+            inner = name.split("/", 1)[1] if "/" in name else name
+            for src, dst in mapping.items():
+                if not inner.startswith(src):
+                    continue
                 rel = Path(dst + inner[len(src):])
                 if rel.is_absolute() or ".." in rel.parts:
-                    continue
+                    continue  # never write outside the staging folder
                 target = out / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with opener(m) as fsrc, open(target, "wb") as fdst:  # type: ignore[union-attr]
+                with opener(m) as fsrc, open(target, "wb") as fdst:
                     shutil.copyfileobj(fsrc, fdst)
                 n += 1
     return n
