@@ -36,6 +36,12 @@ def need(path: Path, what: str) -> Path:
     pytest.skip(msg)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never touch the user's ~/.cache/fairbench."""
+    os.environ["FAIRBENCH_CACHE"] = str(tmp_path_factory.mktemp("fairbench-cache"))
+
+
 @pytest.fixture(scope="session")
 def london16() -> Path:
     """The 16-identity, 320 px London fixture (labels.csv + JPEGs)."""
