@@ -73,8 +73,8 @@ def align_face(
 ) -> np.ndarray:
     """Warp ``image`` so its 5 ``landmarks`` (5 x 2, x/y) land on the template; size x size.
 
-    When the warp shrinks the face by more than 2x (a large photo), the image is first
-    reduced with area averaging, so the crop is not aliased by bilinear sampling.
+    When the warp shrinks the face by more than 2x (a large photo), the face region is first
+    cut out and reduced with area averaging, so the crop is not aliased by bilinear sampling.
     """
     import cv2
 
@@ -83,6 +83,7 @@ def align_face(
     matrix = similarity_transform(landmarks, dst)
     shrink = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if shrink < 0.5:
+        image, landmarks = _crop_region(image, landmarks, matrix, size, pad=4.0 / shrink)
         h, w = image.shape[:2]
         small = (max(1, round(w * shrink)), max(1, round(h * shrink)))
         image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
@@ -91,3 +92,22 @@ def align_face(
     return cv2.warpAffine(
         image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
+
+
+def _crop_region(
+    image: np.ndarray, landmarks: np.ndarray, matrix: np.ndarray, size: int, pad: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``image`` the output crop samples, plus ``pad`` pixels, and the landmarks
+    shifted to it; keeps the pre-shrink cost proportional to the face, not the photo."""
+    import cv2
+
+    inv = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], dtype=np.float64)
+    src = corners @ inv[:, :2].T + inv[:, 2]
+    h, w = image.shape[:2]
+    x0, y0 = (max(0, int(np.floor(v - pad))) for v in src.min(axis=0))
+    x1, y1 = (int(np.ceil(v + pad)) for v in src.max(axis=0))
+    x1, y1 = min(w, x1), min(h, y1)
+    if x1 - x0 < 2 or y1 - y0 < 2:  # face outside the photo: leave it to the warp
+        return image, landmarks
+    return image[y0:y1, x0:x1], landmarks - np.array([x0, y0])

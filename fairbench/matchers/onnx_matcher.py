@@ -94,8 +94,10 @@ class OnnxMatcher(Matcher):
         self.model_path = _existing(p.model, "matcher.params.model")
         self.detector = YuNetDetector(
             _existing(p.detector.model, "matcher.params.detector.model"),
-            p.detector.score_threshold, p.detector.nms_threshold,
-            p.detector.top_k, p.detector.max_side,
+            p.detector.score_threshold,
+            p.detector.nms_threshold,
+            p.detector.top_k,
+            p.detector.max_side,
         )
         self._session: Any = None
         self._model_sha: str | None = None
@@ -170,8 +172,10 @@ class OnnxMatcher(Matcher):
         p: OnnxParams = self.params  # type: ignore[assignment]
         x = self.preprocess(np.stack(crops))
         if self._one_at_a_time:
-            parts = [self._session.run([p.output], {p.input.name: x[k : k + 1]})[0]
-                     for k in range(len(x))]
+            parts = [
+                self._session.run([p.output], {p.input.name: x[k : k + 1]})[0]
+                for k in range(len(x))
+            ]
             out = np.concatenate(parts)
         else:
             out = self._session.run([p.output], {p.input.name: x})[0]

@@ -66,8 +66,12 @@ class YuNetDetector:
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
             try:
                 self._net = cv2.FaceDetectorYN.create(
-                    str(self.model), "", (320, 320),
-                    self.score_threshold, self.nms_threshold, self.top_k,
+                    str(self.model),
+                    "",
+                    (320, 320),
+                    self.score_threshold,
+                    self.nms_threshold,
+                    self.top_k,
                 )
             finally:
                 cv2.utils.logging.setLogLevel(level)
