@@ -188,7 +188,9 @@ class DlibMatcher(Matcher):
             details={
                 "detector": "dlib HOG frontal_face_detector",
                 "detect_max_side": p.detect_max_side,
-                "upsample": p.upsample if p.upsample is not None else "auto",
+                "upsample": p.upsample
+                if p.upsample is not None
+                else "auto: 1 if 2 x long side <= detect_max_side, else 0",
                 "adjust_threshold": 0.0,
                 "face_choice": "largest",
                 "landmarks": "5-point",
