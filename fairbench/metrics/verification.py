@@ -68,15 +68,27 @@ def _rate_cols(prefix: str, k: np.ndarray, n: np.ndarray, s: Settings) -> dict[s
     }
 
 
-def _reference(view: View, rates: np.ndarray, errors: np.ndarray, s: Settings) -> int | None:
-    """Configured reference group, else the known group with the lowest non-zero rate."""
+def _reference(view: View, fmr: np.ndarray, n: np.ndarray, s: Settings) -> int | None:
+    """Configured reference group, else the known group with the lowest FMR.
+
+    Ties go to the group with more comparisons; groups without comparisons never qualify.
+    """
     want = s.reference_group.get(view.name)
     if want is not None:
         return view.groups.index(want) if want in view.groups else None
-    ok = [g for g in range(len(view.groups)) if view.is_known(g) and errors[g] > 0]
+    ok = [g for g in range(len(view.groups)) if view.is_known(g) and n[g] > 0]
     if not ok:
         return None
-    return min(ok, key=lambda g: (rates[g], view.groups[g]))
+    return min(ok, key=lambda g: (fmr[g], -n[g], view.groups[g]))
+
+
+def _ratio(x: np.ndarray, ref: int | None) -> tuple[np.ndarray, str]:
+    """Rates over the reference group's rate; undefined (NaN) when that rate is 0."""
+    if ref is None:
+        return np.full(len(x), np.nan), "no reference group"
+    if not x[ref] > 0:
+        return np.full(len(x), np.nan), "reference rate is 0: ratio undefined"
+    return x / x[ref], ""
 
 
 class _ViewData:
@@ -209,13 +221,10 @@ def _view_at(
         df[k] = v
 
     known = np.array([view.is_known(g) for g in range(G)])
-    ref_fm = _reference(view, fmr, fm_err, s)
-    ref_fnm = _reference(view, fnmr, fnm_err, s)
-    df["fmr_reference_group"] = view.groups[ref_fm] if ref_fm is not None else ""
-    df["fnmr_reference_group"] = view.groups[ref_fnm] if ref_fnm is not None else ""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        df["fmr_ratio"] = fmr / fmr[ref_fm] if ref_fm is not None else np.nan
-        df["fnmr_ratio"] = fnmr / fnmr[ref_fnm] if ref_fnm is not None else np.nan
+    ref = _reference(view, fmr, vd.n_nonmated, s)
+    df["reference_group"] = view.groups[ref] if ref is not None else ""
+    df["fmr_ratio"], df["fmr_ratio_note"] = _ratio(fmr, ref)
+    df["fnmr_ratio"], df["fnmr_ratio_note"] = _ratio(fnmr, ref)
 
     reps_fm = reps_fnm = None
     if w is not None:
@@ -226,12 +235,14 @@ def _view_at(
         msel = vd.m_same & miss
         np.add.at(m_err, (vd.m_subj[msel], vd.mg_i[msel]), 1.0)
         reps_fnm = mated_rates(w, vd.m_pairs, m_err)
-        for name, reps, ref in (("fmr", reps_fm, ref_fm), ("fnmr", reps_fnm, ref_fnm)):
+        for name, reps in (("fmr", reps_fm), ("fnmr", reps_fnm)):
             lo, hi = percentile_interval(reps, s.confidence)
             df[f"{name}_boot_low"], df[f"{name}_boot_high"] = lo, hi
-            if ref is not None:
+            if ref is not None and not df[f"{name}_ratio_note"].iloc[0]:
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    rlo, rhi = percentile_interval(reps / reps[:, [ref]], s.confidence)
+                    den = reps[:, [ref]]
+                    ratio = np.where(den > 0, reps / np.where(den > 0, den, 1), np.nan)
+                    rlo, rhi = percentile_interval(ratio, s.confidence)
             else:
                 rlo = rhi = np.full(G, np.nan)
             df[f"{name}_ratio_ci_low"], df[f"{name}_ratio_ci_high"] = rlo, rhi

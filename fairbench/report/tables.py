@@ -14,7 +14,8 @@ from fairbench.metrics.verification import VerificationTables
 #: Columns shown in the Markdown view of the per-group table (the CSV has them all).
 MD_COLUMNS = [
     "attribute", "group", "threshold_kind", "target_fmr", "threshold_native",
-    "fmr", "n_nonmated", "fnmr", "n_mated", "n_subjects", "fta", "fmr_ratio",
+    "fmr", "n_nonmated", "fnmr", "n_mated", "n_subjects", "fta", "reference_group", "fmr_ratio",
+    "fmr_ratio_ci_low", "fmr_ratio_ci_high",
 ]
 
 

@@ -110,3 +110,26 @@ def test_failed_templates_are_non_matches_at_every_threshold():
     assert np.all(s[touched] == -np.inf)
     # a fixed threshold at the lowest possible cosine still rejects failed templates
     assert (counts.mated_s < -1.0).sum() == (mated & touched).sum()
+
+
+def test_ratios_use_the_reference_group_and_never_divide_by_zero():
+    fixed = [0.25]
+    frame, emb, plan, counts, i, j, s, mated = setup("cosine", 17, 128, fixed)
+    views = make_views(plan, ["grp"])
+    ths = operating_points(counts, [1e-1], [0.25, 2.0], lambda x: x, lambda x: x)
+    acquired = np.all(np.isfinite(emb), axis=1)
+    for ref_cfg in ({}, {"grp": "b"}):
+        t = verification_tables(plan, counts, acquired, views, ths,
+                                Settings(replicates=20, reference_group=ref_cfg))
+        df = t.by_group[t.by_group.attribute == "grp"]
+        for th in ths:
+            d = df[df.threshold_similarity == th.similarity].set_index("group")
+            known = d.drop(index="unknown")
+            ref = ref_cfg.get("grp") or known.fmr.idxmin()
+            assert (d.reference_group == ref).all()
+            if d.fmr[ref] > 0:
+                np.testing.assert_allclose(d.fmr_ratio, d.fmr / d.fmr[ref])
+                assert d.fmr_ratio[ref] == 1.0
+            else:  # threshold 2.0: nobody matches, so no ratio may be printed
+                assert d.fmr_ratio.isna().all()
+                assert (d.fmr_ratio_note == "reference rate is 0: ratio undefined").all()
