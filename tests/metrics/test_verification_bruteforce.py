@@ -125,8 +125,13 @@ def test_ratios_use_the_reference_group_and_never_divide_by_zero():
         for th in ths:
             d = df[df.threshold_similarity == th.similarity].set_index("group")
             known = d.drop(index="unknown")
-            ref = ref_cfg.get("grp") or known.fmr.idxmin()
+            ref = d.reference_group.iloc[0]
             assert (d.reference_group == ref).all()
+            if ref_cfg:
+                assert ref == ref_cfg["grp"]
+            else:  # lowest FMR; ties go to the group with more comparisons
+                lowest = known[known.fmr == known.fmr.min()]
+                assert ref == lowest.n_nonmated.idxmax()
             if d.fmr[ref] > 0:
                 np.testing.assert_allclose(d.fmr_ratio, d.fmr / d.fmr[ref])
                 assert d.fmr_ratio[ref] == 1.0
