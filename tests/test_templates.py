@@ -71,3 +71,17 @@ def test_interrupted_run_resumes(images, tmp_path):
 def test_different_params_do_not_share_cache(images, tmp_path):
     a, b = Counting(dim=4), Counting(dim=5)
     assert a.fingerprint() != b.fingerprint()
+
+
+def test_fingerprint_depends_on_file_content_not_path(tmp_path, monkeypatch):
+    from fairbench.matchers.precomputed import PrecomputedMatcher
+
+    e = tmp_path / "a" / "emb.npz"
+    e.parent.mkdir()
+    np.savez(e, image_ids=np.array(["x"]), embeddings=np.ones((1, 3), np.float32))
+    monkeypatch.chdir(tmp_path)
+    a = PrecomputedMatcher(path=str(e)).fingerprint()
+    b = PrecomputedMatcher(path="a/../a/emb.npz").fingerprint()
+    assert a == b
+    np.savez(e, image_ids=np.array(["x"]), embeddings=np.zeros((1, 3), np.float32))
+    assert PrecomputedMatcher(path=str(e)).fingerprint() != a

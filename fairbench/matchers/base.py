@@ -90,6 +90,38 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _file_sha(path: Path) -> str:
+    """sha256 of a file, memoised by (path, size, mtime) so repeated fingerprints are cheap."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
+
+
+def _content_addressed(value: Any) -> Any:
+    """Replace strings naming existing files by their sha256, recursively.
+
+    A fingerprint then depends on what a model file holds, not where it lies, so the same
+    weights reached through another path reuse the template cache.
+    """
+    if isinstance(value, dict):
+        return {k: _content_addressed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_content_addressed(v) for v in value]
+    if isinstance(value, str) and value and len(value) < 4096:
+        try:
+            p = Path(value)
+            if p.is_file():
+                return "sha256:" + _file_sha(p)
+        except OSError:
+            pass
+    return value
+
+
 def read_bytes(path: Path | None) -> bytes | None:
     """A file's bytes, or None when there is no path or it cannot be read."""
     if path is None:
@@ -154,7 +186,7 @@ class Matcher(ABC):
             "name": info.name,
             "version": info.version,
             "weights": info.weights_sha256,
-            "params": self.params.model_dump(mode="json"),
+            "params": _content_addressed(self.params.model_dump(mode="json")),
         }
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
