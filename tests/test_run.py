@@ -53,7 +53,10 @@ def test_cli_run_writes_the_contracted_folder(precomputed, tmp_path):
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     assert run_dir.parent == tmp_path / "out" and run_dir.is_dir()
     assert "-precomputed-manifest-" in run_dir.name
-    rec = json.loads((run_dir / "run.json").read_text())
+    def strict(token):
+        raise AssertionError(f"run.json holds {token}, which is not JSON")
+
+    rec = json.loads((run_dir / "run.json").read_text(), parse_constant=strict)
     assert rec["schema_version"] == "1.0" and rec["config_hash"]
     assert rec["provenance"]["packages"]["numpy"]
     assert rec["matcher"]["weights_sha256"]["emb.npz"]
