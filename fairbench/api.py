@@ -24,7 +24,6 @@ from fairbench.counts import count_verification
 from fairbench.data.card import card_path
 from fairbench.data.load import Dataset, load_dataset
 from fairbench.data.paths import cache_root
-from fairbench.kernels.numpy_blocked import prepare
 from fairbench.matchers.base import Matcher, build_matcher, from_native, to_native
 from fairbench.metrics.thresholds import Threshold, operating_points
 from fairbench.metrics.verification import VerificationTables, tables_from_counts
@@ -89,10 +88,9 @@ def run(
     t2 = time.perf_counter()
     vc = config.verification
     plan = make_plan(ds.manifest.frame, ds.attributes)
-    prep = prepare(tpl.embeddings, info.similarity)
     fixed_sim = [float(np.float32(from_native(v, info.similarity))) for v in vc.fixed_thresholds]
-    counts = count_verification(prep, plan, fixed_sim, vc.target_fmr, vc.histogram_bins,
-                                vc.block_size)
+    counts = count_verification(tpl.embeddings, info.similarity, plan, fixed_sim, vc.target_fmr,
+                                vc.histogram_bins, vc.block_size, vc.storage)
     timings["scoring"] = time.perf_counter() - t2
 
     t3 = time.perf_counter()

@@ -76,7 +76,8 @@ class VerificationConfig(_Strict):
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     alpha: float = Field(0.5, ge=0, le=1)  # FMR weight in FDR and GARBE
     histogram_bins: int = Field(4096, ge=64, le=1 << 20)
-    block_size: int = Field(2048, ge=16)
+    block_size: int = Field(1024, ge=16)
+    storage: Literal["float32", "float16"] = "float32"  # float16 halves template memory
 
     @field_validator("target_fmr")
     @classmethod

@@ -1,11 +1,13 @@
 """Exact 1:1 score counts, streamed from tiles: histograms plus the pairs that matter.
 
-Pass 1 folds every tile into a histogram per unordered stratum pair (impostor pairs only:
-mated pairs are read from the same tile and subtracted, so counts use the very same
-float32 scores). From the pooled histogram we find the bins holding each threshold of
-interest. Pass 2 keeps every impostor pair at or above the lowest such bin, so counts at
-those thresholds, the exact target-FMR thresholds and the subject bootstrap all come from
-the real scores, never from a bin approximation.
+One streaming pass (fairbench.kernels.stream) folds every tile into a histogram per
+unordered stratum pair (impostor pairs only; genuine scores are read from the same tiles)
+and keeps every impostor pair at or above a floor bin. The floor comes from the fixed
+thresholds and a small sample's impostor quantiles; after the pass, the full histogram says
+exactly which bin holds each target's threshold, and if the sample guessed too high a
+second pass keeps more. So counts at every operating point, the exact target-FMR
+thresholds and the subject bootstrap all come from the real float32 scores, never from a
+bin approximation.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fairbench.errors import FairbenchError
-from fairbench.kernels.numpy_blocked import Prepared, score_tile, tiles
+from fairbench.kernels.stream import StreamInput, prepare_stream, stream
 from fairbench.plan import Plan, n_pair_slots, pair_index
 
 
@@ -37,12 +39,12 @@ class Binning:
         return -np.inf if b == 0 else self.lo + b * (self.hi - self.lo) / self.bins
 
 
-def binning_for(p: Prepared, bins: int) -> Binning:
+def binning_for(inp: StreamInput, bins: int) -> Binning:
     """Score range that holds every possible score of these templates."""
-    if p.kind == "cosine":
+    if inp.kind == "cosine":
         return Binning(-1.0, 1.0 + 1e-6, bins)
-    ok = ~p.failed
-    m = float(np.sqrt(p.sqnorm[ok].max())) if ok.any() else 1.0
+    ok = ~inp.failed
+    m = float(np.sqrt(inp.sq[ok].max())) if ok.any() else 1.0
     return Binning(-2.0 * m - 1e-6, 1e-6, bins)
 
 
@@ -70,65 +72,85 @@ class VerificationCounts:
         return self.hist.sum(axis=0)
 
 
-def _tile_pairs(n: int, block: int, mi: np.ndarray, mj: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Mated pairs sorted by the tile that holds them, for O(1) slicing per tile."""
-    nt = (n + block - 1) // block
-    tid = (mi // block) * nt + (mj // block)
-    order = np.argsort(tid, kind="stable")
-    return tid[order], mi[order], mj[order], np.int64(nt)
-
-
 def count_verification(
-    p: Prepared,
+    embeddings: np.ndarray,
+    kind: str,
     plan: Plan,
     fixed_thresholds: Sequence[float],
     target_fmr: Sequence[float],
     bins: int = 4096,
-    block: int = 2048,
-    max_kept: int = 20_000_000,
+    block: int = 1024,
+    storage: str = "float32",
+    threads: int | None = None,
+    max_kept: int = 50_000_000,
 ) -> VerificationCounts:
-    """Two streaming passes over upper-triangle tiles; see the module docstring."""
-    n = plan.n_images
+    """Stream every pair once (twice only if the sampled floor was too high); see module doc."""
+    inp = prepare_stream(embeddings, kind, plan.subject, plan.stratum, storage)
     S = plan.n_strata
     P = n_pair_slots(S)
-    binning = binning_for(p, bins)
+    binning = binning_for(inp, bins)
     pidx = pair_index(*np.meshgrid(np.arange(S), np.arange(S), indexing="ij"), S)
-    tid, mi, mj, nt = _tile_pairs(n, block, plan.mated_i, plan.mated_j)
-    st = plan.stratum
-
-    hist = np.zeros(P * bins, dtype=np.int64)
-    mated_s = np.empty(len(mi), dtype=np.float32)
-    for r0, r1, c0, c1 in tiles(n, block):
-        s = score_tile(p, r0, r1, c0, c1)
-        key = pidx[st[r0:r1, None], st[None, c0:c1]] * bins + binning.index(s)
-        if r0 == c0:
-            key = key[np.triu_indices(r1 - r0, k=1)]
-        hist += np.bincount(key.ravel(), minlength=P * bins)
-        t = (r0 // block) * nt + (c0 // block)
-        a, b = np.searchsorted(tid, [t, t + 1])
-        if b > a:
-            ms = s[mi[a:b] - r0, mj[a:b] - c0]
-            mated_s[a:b] = ms
-            mk = pidx[st[mi[a:b]], st[mj[a:b]]] * bins + binning.index(ms)
-            hist -= np.bincount(mk, minlength=P * bins)
-    hist = hist.reshape(P, bins)
-    n_nonmated = hist.sum(axis=1)
-
-    floor_bin = _floor_bin(hist.sum(axis=0), binning, fixed_thresholds, target_fmr)
-    n_keep = int(hist[:, floor_bin:].sum())
-    if n_keep > max_kept:
-        raise FairbenchError(
-            f"the lowest operating point needs {n_keep:,} impostor pairs kept in memory "
-            f"(limit {max_kept:,}); drop the loosest fixed threshold or target FMR"
-        )
-    ki, kj, ks = _collect(p, plan, block, binning, floor_bin, tid, mi, mj, nt)
-    if len(ks) != n_keep:  # the same float32 scores must fall in the same bins
-        raise RuntimeError(f"pass 2 kept {len(ks)} pairs, histogram says {n_keep}")
-    # restore plan order for mated pairs
-    inv = np.lexsort((mj, mi))
+    floor_bin = _estimated_floor(inp, plan, binning, fixed_thresholds, target_fmr)
+    res = stream(inp, pidx, P, binning.lo, binning.hi, bins, floor_bin, block, threads)
+    exact = _floor_bin(res.hist.sum(axis=0), binning, fixed_thresholds, target_fmr)
+    if exact < floor_bin:  # the sample guessed too high: keep more pairs in a second pass
+        n_keep = int(res.hist[:, exact:].sum())
+        if n_keep > max_kept:
+            raise FairbenchError(
+                f"the loosest operating point needs {n_keep:,} impostor pairs kept in memory "
+                f"(limit {max_kept:,}); drop the loosest fixed threshold or target FMR"
+            )
+        floor_bin = exact
+        res = stream(inp, pidx, P, binning.lo, binning.hi, bins, floor_bin, block, threads)
+    o = inp.order
+    ki, kj = o[res.kept_i], o[res.kept_j]
+    ki, kj = np.minimum(ki, kj), np.maximum(ki, kj)
+    rows = np.repeat(np.arange(inp.n), inp.mate_end - np.arange(inp.n) - 1)
+    cols = np.concatenate([np.arange(k + 1, e) for k, e in enumerate(inp.mate_end)]
+                          ) if inp.n else rows
+    gi, gj = o[rows], o[cols.astype(np.int64)]
+    gi, gj = np.minimum(gi, gj), np.maximum(gi, gj)
+    srt = np.lexsort((gj, gi))
     return VerificationCounts(
-        S, binning, hist, n_nonmated, mi[inv], mj[inv], mated_s[inv], ki, kj, ks, floor_bin
+        S, binning, res.hist, res.hist.sum(axis=1), gi[srt], gj[srt], res.genuine[srt],
+        ki, kj, res.kept_s, floor_bin,
     )
+
+
+def _estimated_floor(
+    inp: StreamInput,
+    plan: Plan,
+    binning: Binning,
+    fixed: Sequence[float],
+    targets: Sequence[float],
+    sample: int = 2000,
+    seed: int = 0,
+) -> int:
+    """Floor bin from fixed thresholds and a sample's impostor quantiles (with a margin).
+
+    The sample only saves a second pass; exactness never depends on it, because the full
+    histogram is checked afterwards.
+    """
+    need = [binning.bins - 1] + [int(binning.index(np.array([t]))[0]) for t in fixed]
+    if targets and plan.n_images > 1:
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.choice(plan.n_images, min(sample, plan.n_images), replace=False))
+        x = np.asarray(inp.x[idx], dtype=np.float32)
+        pos = np.empty(plan.n_images, dtype=np.int64)
+        pos[inp.order] = np.arange(plan.n_images)
+        if inp.kind == "cosine":
+            x = x / inp.norm[idx, None]
+            s = x @ x.T
+        else:
+            sq = inp.sq[pos[idx]]
+            s = -np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * (x @ x.T), 0))
+        ii, jj = np.triu_indices(len(idx), k=1)
+        ok = plan.subject[idx][ii] != plan.subject[idx][jj]
+        imp = np.sort(s[ii, jj][ok])[::-1]
+        if len(imp):
+            rank = int(min(len(imp) - 1, max(20, np.ceil(2.0 * max(targets) * len(imp)))))
+            need.append(max(0, int(binning.index(imp[rank : rank + 1])[0]) - 1))
+    return min(need)
 
 
 def _floor_bin(
@@ -152,49 +174,3 @@ def _floor_bin(
         if len(cand):
             need.append(int(cand.max()))
     return min(need)
-
-
-def _collect(
-    p: Prepared,
-    plan: Plan,
-    block: int,
-    binning: Binning,
-    floor_bin: int,
-    tid: np.ndarray,
-    mi: np.ndarray,
-    mj: np.ndarray,
-    nt: np.int64,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pass 2: every impostor pair (i < j) whose score falls in a bin >= ``floor_bin``.
-
-    Selecting by bin index (not by comparing to the bin edge) uses the very same
-    arithmetic as pass 1, so the pairs kept are exactly those the histogram counted.
-    """
-    n = plan.n_images
-    out_i, out_j, out_s = [], [], []
-    for r0, r1, c0, c1 in tiles(n, block):
-        s = score_tile(p, r0, r1, c0, c1)
-        ii, jj = np.nonzero(binning.index(s) >= floor_bin)
-        if r0 == c0:
-            up = jj > ii
-            ii, jj = ii[up], jj[up]
-        if len(ii) == 0:
-            continue
-        gi, gj = ii + r0, jj + c0
-        t = (r0 // block) * nt + (c0 // block)
-        a, b = np.searchsorted(tid, [t, t + 1])
-        if b > a:
-            mated = np.isin(gi * n + gj, mi[a:b] * n + mj[a:b])
-            keep = ~mated
-            gi, gj, ii, jj = gi[keep], gj[keep], ii[keep], jj[keep]
-        out_i.append(gi)
-        out_j.append(gj)
-        out_s.append(s[ii, jj])
-    if not out_i:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e.copy(), np.zeros(0, dtype=np.float32)
-    return (
-        np.concatenate(out_i).astype(np.int64),
-        np.concatenate(out_j).astype(np.int64),
-        np.concatenate(out_s).astype(np.float32),
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fairbench.counts import count_verification
-from fairbench.kernels.numpy_blocked import prepare, score_pairs
+from fairbench.kernels.reference import prepare, score_pairs
 from fairbench.metrics.bootstrap import (
     impostor_rates,
     mated_rates,
@@ -31,7 +31,7 @@ def test_replicate_rates_equal_an_explicitly_resampled_dataset():
     plan = make_plan(frame, ["grp"])
     p = prepare(emb, "cosine")
     t = 0.25
-    counts = count_verification(p, plan, [t], [], bins=64, block=16)
+    counts = count_verification(emb, "cosine", plan, [t], [], bins=64, block=16)
     view = make_views(plan, ["grp"])[0]
     G = len(view.groups)
     ig, subj = view.image_group, plan.subject

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fairbench.counts import count_verification
-from fairbench.kernels.numpy_blocked import prepare, score_pairs
+from fairbench.kernels.reference import prepare, score_pairs
 from fairbench.metrics.groups import make_views
 from fairbench.metrics.thresholds import operating_points, threshold_for_fmr
 from fairbench.metrics.verification import Settings, verification_tables
@@ -26,7 +26,8 @@ def setup(kind: str, block: int, bins: int, fixed: list[float]):
     frame, emb = generated(kind)
     plan = make_plan(frame, ["grp", "sex"])
     p = prepare(emb, kind)
-    counts = count_verification(p, plan, fixed, [1e-1, 1e-2, 1e-3], bins=bins, block=block)
+    counts = count_verification(emb, kind, plan, fixed, [1e-1, 1e-2, 1e-3], bins=bins,
+                                block=block)
     i, j = np.triu_indices(plan.n_images, k=1)
     s = score_pairs(p, i, j)
     mated = plan.subject[i] == plan.subject[j]

@@ -1,0 +1,96 @@
+"""The streaming kernel against brute force: diagonal tiles, threads, fallback, float16."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fairbench import counts as counts_mod
+from fairbench.counts import count_verification
+from fairbench.kernels.reference import prepare, score_pairs
+from fairbench.metrics.thresholds import threshold_for_fmr
+from fairbench.plan import make_plan, n_pair_slots, pair_index
+from tests.generated import generated
+
+
+def brute(kind, frame, emb):
+    plan = make_plan(frame, ["grp", "sex"])
+    p = prepare(emb, kind)
+    i, j = np.triu_indices(plan.n_images, k=1)
+    s = score_pairs(p, i, j)
+    mated = plan.subject[i] == plan.subject[j]
+    return plan, i, j, s, mated
+
+
+def same(a, b):
+    assert np.array_equal(a.hist, b.hist)
+    assert np.array_equal(a.mated_s, b.mated_s)
+    ka = sorted(zip(a.kept_i.tolist(), a.kept_j.tolist(), a.kept_s.tolist()))
+    kb = sorted(zip(b.kept_i.tolist(), b.kept_j.tolist(), b.kept_s.tolist()))
+    assert ka == kb
+
+
+@pytest.mark.parametrize("kind", ["cosine", "euclidean"])
+@pytest.mark.parametrize("block", [1, 5, 64, 4096])
+def test_histograms_equal_brute_force_on_every_tiling(kind, block):
+    frame, emb = generated(kind, n_subjects=45, seed=7)
+    plan, i, j, s, mated = brute(kind, frame, emb)
+    c = count_verification(emb, kind, plan, [], [0.05], bins=50, block=block, threads=2)
+    slot = pair_index(plan.stratum[i], plan.stratum[j], plan.n_strata)
+    expect = np.zeros((n_pair_slots(plan.n_strata), 50), dtype=np.int64)
+    np.add.at(expect, (slot[~mated], c.binning.index(s[~mated])), 1)
+    assert np.array_equal(c.hist, expect)
+    assert np.array_equal(c.mated_i, i[mated]) and np.array_equal(c.mated_j, j[mated])
+    assert np.array_equal(c.mated_s, s[mated])
+    keep = c.binning.index(s) >= c.kept_floor_bin
+    want = sorted(zip(i[keep & ~mated].tolist(), j[keep & ~mated].tolist()))
+    assert sorted(zip(c.kept_i.tolist(), c.kept_j.tolist())) == want
+
+
+def test_one_thread_and_two_threads_agree():
+    frame, emb = generated("cosine", n_subjects=80, seed=3)
+    plan = make_plan(frame, ["grp"])
+    a = count_verification(emb, "cosine", plan, [0.25], [0.01], bins=64, block=9, threads=1)
+    b = count_verification(emb, "cosine", plan, [0.25], [0.01], bins=64, block=9, threads=2)
+    same(a, b)
+
+
+def test_a_floor_guessed_too_high_triggers_an_exact_second_pass(monkeypatch):
+    frame, emb = generated("euclidean", n_subjects=60, seed=4)
+    plan = make_plan(frame, ["grp"])
+    good = count_verification(emb, "euclidean", plan, [], [0.1, 0.01], bins=64, block=16)
+    calls = []
+    real_stream = counts_mod.stream
+
+    def spy(*a, **k):
+        calls.append(a[6] if len(a) > 6 else k.get("floor_bin"))
+        return real_stream(*a, **k)
+
+    monkeypatch.setattr(counts_mod, "_estimated_floor", lambda *a, **k: 63)
+    monkeypatch.setattr(counts_mod, "stream", spy)
+    redo = count_verification(emb, "euclidean", plan, [], [0.1, 0.01], bins=64, block=16)
+    assert len(calls) == 2 and calls[0] == 63 and calls[1] < 63
+    assert np.array_equal(redo.hist, good.hist)
+    assert np.array_equal(redo.mated_s, good.mated_s)
+    for f in (0.1, 0.01):
+        assert threshold_for_fmr(redo, f) == threshold_for_fmr(good, f)
+
+
+def test_float16_storage_agrees_within_tolerance():
+    rng = np.random.default_rng(0)
+    n = 400
+    subj = np.repeat(np.arange(n // 2), 2)
+    centres = rng.normal(size=(n // 2, 64))
+    emb = (centres[subj] + 0.6 * rng.normal(size=(n, 64))).astype(np.float32)
+    import pandas as pd
+
+    frame = pd.DataFrame({"subject_id": subj.astype(str), "grp": (subj % 3).astype(str)})
+    plan = make_plan(frame, ["grp"])
+    a = count_verification(emb, "cosine", plan, [0.3], [0.01], bins=256, block=64)
+    b = count_verification(emb, "cosine", plan, [0.3], [0.01], bins=256, block=64,
+                           storage="float16")
+    # float16 rounding moves scores by ~1e-3 (documented tolerance)
+    assert np.max(np.abs(a.mated_s - b.mated_s)) < 2e-3
+    na = (a.kept_s >= 0.3).sum()
+    nb = (b.kept_s >= 0.3).sum()
+    assert abs(int(na) - int(nb)) <= max(3, 0.02 * na)
