@@ -90,58 +90,54 @@ def prepare_stream(
 
 
 @njit(nogil=True, cache=True)
-def _score(dot, i, j, failed, sq, euclid):  # pragma: no cover - compiled
-    if failed[i] or failed[j]:
-        return NEG_INF
-    if euclid:
-        d2 = sq[i] + sq[j] - np.float32(2.0) * dot
-        if d2 < np.float32(0.0):
-            d2 = np.float32(0.0)
-        return -np.sqrt(d2)
-    return dot
-
-
-@njit(nogil=True, cache=True)
-def _bin(s, lo, scale, nbins):  # pragma: no cover - compiled
-    x = (np.float64(s) - lo) * scale
-    if not x > 0.0:  # also -inf
-        return 0
-    if x >= nbins - 1:
-        return nbins - 1
-    return int(x)
-
-
-@njit(nogil=True, cache=True)
 def fold_tile(
     S, r0, c0, diag, stratum, pidx, lo, scale, nbins, hist, floor_bin,
     ki, kj, ks, mate_end, gen_off, gen, failed, sq, euclid,
 ):  # pragma: no cover - compiled
-    """Fold one tile into counts; returns how many impostor pairs were kept."""
+    """Fold one tile into counts; returns how many impostor pairs were kept.
+
+    Written as one flat loop on purpose: numba did not inline small helper functions
+    here, and calling them cost ten times the loop itself.
+    """
     h, w = S.shape
     nk = 0
+    two = np.float32(2.0)
+    zero = np.float32(0.0)
+    top = nbins - 1
     for a in range(h):
         i = r0 + a
         sti = stratum[i]
+        fi = failed[i]
+        sqi = sq[i]
         j0 = i + 1 if diag else c0
         j1 = c0 + w
-        me = mate_end[i]
         m0 = max(j0, i + 1)
-        m1 = min(me, j1)
-        # mated range [m0, m1): genuine scores, never counted as impostors
-        for j in range(m0, m1):
-            gen[gen_off[i] + j - i - 1] = _score(S[a, j - c0], i, j, failed, sq, euclid)
-        for part in range(2):
-            lo_j = j0 if part == 0 else max(j0, m1)
-            hi_j = min(j1, m0) if part == 0 else j1
-            for j in range(lo_j, hi_j):
-                s = _score(S[a, j - c0], i, j, failed, sq, euclid)
-                b = _bin(s, lo, scale, nbins)
-                hist[pidx[sti, stratum[j]] * nbins + b] += 1
-                if b >= floor_bin:
-                    ki[nk] = i
-                    kj[nk] = j
-                    ks[nk] = s
-                    nk += 1
+        m1 = min(mate_end[i], j1)  # mated columns [m0, m1): genuine, never impostors
+        for j in range(j0, j1):
+            s = S[a, j - c0]
+            if euclid:
+                d2 = sqi + sq[j] - two * s
+                if d2 < zero:
+                    d2 = zero
+                s = -np.sqrt(d2)
+            if fi or failed[j]:
+                s = NEG_INF
+            if m0 <= j < m1:
+                gen[gen_off[i] + j - i - 1] = s
+                continue
+            x = (np.float64(s) - lo) * scale
+            if not x > 0.0:  # also -inf
+                b = 0
+            elif x >= top:
+                b = top
+            else:
+                b = int(x)
+            hist[pidx[sti, stratum[j]] * nbins + b] += 1
+            if b >= floor_bin:
+                ki[nk] = i
+                kj[nk] = j
+                ks[nk] = s
+                nk += 1
     return nk
 
 

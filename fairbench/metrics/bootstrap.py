@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numba import njit, prange
 
 
 def subject_weights(
@@ -26,6 +27,30 @@ def subject_weights(
         m = len(idx)
         w[:, idx] = rng.multinomial(m, np.full(m, 1.0 / m), size=replicates)
     return w
+
+
+@njit(parallel=True, cache=True)
+def pair_weight_sums(w, a, b, g, c, n_groups):  # pragma: no cover - compiled
+    """out[r, g_k] += c_k * w[r, a_k] * w[r, b_k]: the replicate numerators, no R x K temp."""
+    R = w.shape[0]
+    out = np.zeros((R, n_groups))
+    for r in prange(R):
+        wr = w[r]
+        for k in range(len(a)):
+            out[r, g[k]] += c[k] * wr[a[k]] * wr[b[k]]
+    return out
+
+
+def compress_pairs(
+    a: np.ndarray, b: np.ndarray, g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge repeated (subject a, subject b, group) triples into one with a count."""
+    if len(a) == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e.copy(), e.copy(), np.zeros(0)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keys, counts = np.unique(np.stack([lo, hi, g]), axis=1, return_counts=True)
+    return keys[0], keys[1], keys[2], counts.astype(np.float64)
 
 
 def impostor_rates(
@@ -43,12 +68,8 @@ def impostor_rates(
     """
     tot = w @ n_img
     den = (tot**2 - (w**2) @ (n_img**2)) / 2.0
-    num = np.zeros_like(den)
-    if len(err_a):
-        prod = w[:, err_a] * w[:, err_b]
-        onehot = np.zeros((len(err_a), n_groups))
-        onehot[np.arange(len(err_a)), err_group] = 1.0
-        num = prod @ onehot
+    a, b, g, c = compress_pairs(err_a, err_b, err_group)
+    num = pair_weight_sums(np.ascontiguousarray(w), a, b, g, c, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 

@@ -17,8 +17,8 @@ import pandas as pd
 from fairbench.counts import VerificationCounts
 from fairbench.metrics import summary as sm
 from fairbench.metrics.bootstrap import (
-    impostor_rates,
-    mated_rates,
+    compress_pairs,
+    pair_weight_sums,
     percentile_interval,
     subject_weights,
 )
@@ -141,9 +141,9 @@ def verification_tables(
     rows += [_overall_rows(plan, counts, acquired, usable, s)]
     for view in views:
         vd = _ViewData(view, plan, counts, acquired)
-        w = subject_weights(vd.subject_group, s.replicates, rng) if s.replicates else None
-        for t in usable:
-            df, sums, cr = _view_at(view, vd, plan, counts, t, s, w)
+        reps = _bootstrap(vd, plan, counts, usable, s.replicates, rng)
+        for t, (r_fm, r_fnm) in zip(usable, reps):
+            df, sums, cr = _view_at(view, vd, counts, t, s, r_fm, r_fnm)
             src = _label_source(view, label_sources or {})
             df.insert(2, "label_source", src)
             rows.append(df)
@@ -187,14 +187,57 @@ def _overall_rows(
     return pd.DataFrame(out)
 
 
-def _view_at(
-    view: View,
+def _bootstrap(
     vd: _ViewData,
     plan: Plan,
     counts: VerificationCounts,
+    thresholds: Sequence[Threshold],
+    replicates: int,
+    rng: np.random.Generator,
+    budget_bytes: int = 40_000_000,
+) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """(R, G) replicate FMR and FNMR per threshold, drawing subject weights in chunks.
+
+    Chunks keep the weight matrix within ``budget_bytes`` whatever the number of people;
+    one generator is consumed in order, so results depend only on the seed.
+    """
+    if not replicates:
+        return [(None, None)] * len(thresholds)
+    G, nsub = vd.G, len(plan.subjects)
+    inputs = []
+    for t in thresholds:
+        sel = (counts.kept_s >= t.similarity) & vd.k_same
+        miss = vd.m_same & (counts.mated_s < t.similarity)
+        m_err = np.zeros_like(vd.m_pairs)
+        np.add.at(m_err, (vd.m_subj[miss], vd.mg_i[miss]), 1.0)
+        pairs = compress_pairs(plan.subject[counts.kept_i[sel]],
+                               plan.subject[counts.kept_j[sel]], vd.kg_a[sel])
+        inputs.append((pairs, m_err))
+    out = [(np.empty((replicates, G)), np.empty((replicates, G))) for _ in thresholds]
+    chunk = max(1, min(replicates, budget_bytes // (8 * max(nsub, 1))))
+    for r0 in range(0, replicates, chunk):
+        rc = min(chunk, replicates - r0)
+        w = subject_weights(vd.subject_group, rc, rng)
+        tot = w @ vd.n_img
+        den = (tot**2 - (w**2) @ (vd.n_img**2)) / 2.0
+        mden = w @ vd.m_pairs
+        for (pairs, m_err), (fm, fnm) in zip(inputs, out):
+            num = pair_weight_sums(w, *pairs, G)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fm[r0 : r0 + rc] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+                fnm[r0 : r0 + rc] = np.where(mden > 0, (w @ m_err) / np.where(mden > 0, mden, 1),
+                                             np.nan)
+    return out  # type: ignore[return-value]
+
+
+def _view_at(
+    view: View,
+    vd: _ViewData,
+    counts: VerificationCounts,
     t: Threshold,
     s: Settings,
-    w: np.ndarray | None,
+    reps_fm: np.ndarray | None,
+    reps_fnm: np.ndarray | None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], pd.DataFrame]:
     G = vd.G
     thr = float(t.similarity)  # type: ignore[arg-type]
@@ -226,15 +269,7 @@ def _view_at(
     df["fmr_ratio"], df["fmr_ratio_note"] = _ratio(fmr, ref)
     df["fnmr_ratio"], df["fnmr_ratio_note"] = _ratio(fnmr, ref)
 
-    reps_fm = reps_fnm = None
-    if w is not None:
-        e_a = plan.subject[counts.kept_i[sel]]
-        e_b = plan.subject[counts.kept_j[sel]]
-        reps_fm = impostor_rates(w, vd.n_img, e_a, e_b, vd.kg_a[sel], G)
-        m_err = np.zeros_like(vd.m_pairs)
-        msel = vd.m_same & miss
-        np.add.at(m_err, (vd.m_subj[msel], vd.mg_i[msel]), 1.0)
-        reps_fnm = mated_rates(w, vd.m_pairs, m_err)
+    if reps_fm is not None and reps_fnm is not None:
         for name, reps in (("fmr", reps_fm), ("fnmr", reps_fnm)):
             lo, hi = percentile_interval(reps, s.confidence)
             df[f"{name}_boot_low"], df[f"{name}_boot_high"] = lo, hi
