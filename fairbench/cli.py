@@ -18,8 +18,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Measure how face-recognition systems treat demographic groups.")
 datasets_app = typer.Typer(no_args_is_help=True, help="List, validate and fetch datasets.")
 matchers_app = typer.Typer(no_args_is_help=True, help="List installed matchers.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that report ratios to a baseline.")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(matchers_app, name="matchers")
+app.add_typer(bench_app, name="bench")
 
 
 @app.command("run")
@@ -95,6 +97,31 @@ def matchers_list_cli() -> None:
 
     for n in matchers.names():
         typer.echo(n)
+
+
+@bench_app.command("allpairs")
+def bench_allpairs_cli(
+    n: Annotated[int, typer.Option("--n", help="Templates (simulated, 2 per person).")] = 20_000,
+    dim: Annotated[int, typer.Option("--dim", help="Embedding size.")] = 512,
+    groups: Annotated[int, typer.Option("--groups", help="Demographic groups.")] = 12,
+    naive_n: Annotated[int, typer.Option(help="Size for the materialise-everything peer.")
+                       ] = 10_000,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    target_fmr: Annotated[list[float] | None, typer.Option(
+        "--target-fmr", help="Operating points (default 1e-3 and 1e-4).")] = None,
+    block: Annotated[int, typer.Option(help="Tile size.")] = 1024,
+    threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")
+                       ] = None,
+    float16: Annotated[bool, typer.Option(help="Also compare float16 storage.")] = True,
+) -> None:
+    """Streaming 1:1 kernel vs the matrix-product limit and a naive peer; prints JSON."""
+    import json
+
+    from fairbench.bench.allpairs import run_bench
+
+    res = run_bench(n, dim, groups, naive_n, replicates, tuple(target_fmr or (1e-3, 1e-4)),
+                    block, threads, float16)
+    typer.echo(json.dumps(res))
 
 
 def main() -> None:

@@ -19,13 +19,24 @@ from numba import njit, prange
 def subject_weights(
     subject_group: np.ndarray, replicates: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """(R, n_subjects) draw counts, resampling subjects with replacement within groups."""
+    """(R, n_subjects) float32 draw counts, resampling subjects within their groups.
+
+    Counts are small integers, exact in float32 (half the memory traffic of float64).
+    Fastest when ``subject_group`` is sorted, so each group's columns are one slice.
+    """
     n = len(subject_group)
-    w = np.zeros((replicates, n), dtype=np.float64)
+    w = np.zeros((replicates, n), dtype=np.float32)
+    base = (np.arange(replicates, dtype=np.int64))[:, None]
+    sorted_groups = bool(np.all(subject_group[1:] >= subject_group[:-1])) if n else True
     for g in np.unique(subject_group):
         idx = np.flatnonzero(subject_group == g)
         m = len(idx)
-        w[:, idx] = rng.multinomial(m, np.full(m, 1.0 / m), size=replicates)
+        draws = rng.integers(0, m, size=(replicates, m)) + base * m
+        counts = np.bincount(draws.ravel(), minlength=replicates * m).reshape(replicates, m)
+        if sorted_groups:
+            w[:, idx[0] : idx[-1] + 1] = counts
+        else:
+            w[:, idx] = counts
     return w
 
 
@@ -39,6 +50,42 @@ def pair_weight_sums(w, a, b, g, c, n_groups):  # pragma: no cover - compiled
         for k in range(len(a)):
             out[r, g[k]] += c[k] * wr[a[k]] * wr[b[k]]
     return out
+
+
+@njit(parallel=True, cache=True)
+def _level_sums_t(wt, a, b, g, lev, c, n_groups, n_levels, n_parts):  # pragma: no cover
+    R = wt.shape[1]
+    K = len(a)
+    part = np.zeros((n_parts, n_groups, n_levels, R))
+    step = (K + n_parts - 1) // n_parts
+    for t in prange(n_parts):
+        acc = part[t]
+        for k in range(t * step, min(K, (t + 1) * step)):
+            wa = wt[a[k]]
+            wb = wt[b[k]]
+            ck = c[k]
+            row = acc[g[k], lev[k]]
+            for r in range(R):  # contiguous over replicates: vectorises
+                row[r] += ck * wa[r] * wb[r]
+    return part.sum(axis=0)
+
+
+def level_weight_sums(
+    w: np.ndarray, a: np.ndarray, b: np.ndarray, g: np.ndarray, lev: np.ndarray,
+    c: np.ndarray, n_groups: int, n_levels: int,
+) -> np.ndarray:
+    """(R, G, L): sum of c_k * w[r, a_k] * w[r, b_k] by group and level.
+
+    The level of a pair is how many thresholds it meets, so one pass over the pairs serves
+    every threshold. Subjects' weights are laid out along replicates (a transposed copy) so
+    the inner loop runs over contiguous memory.
+    """
+    import numba
+
+    wt = np.ascontiguousarray(w.T)
+    parts = max(1, min(numba.get_num_threads(), len(a)))
+    out = _level_sums_t(wt, a, b, g, lev, c, n_groups, n_levels, parts)
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
 def compress_pairs(

@@ -17,8 +17,7 @@ import pandas as pd
 from fairbench.counts import VerificationCounts
 from fairbench.metrics import summary as sm
 from fairbench.metrics.bootstrap import (
-    compress_pairs,
-    pair_weight_sums,
+    level_weight_sums,
     percentile_interval,
     subject_weights,
 )
@@ -203,30 +202,47 @@ def _bootstrap(
     """
     if not replicates:
         return [(None, None)] * len(thresholds)
-    G, nsub = vd.G, len(plan.subjects)
-    inputs = []
+    G, nsub, T = vd.G, len(plan.subjects), len(thresholds)
+    ts = np.array([t.similarity for t in thresholds], dtype=np.float64)
+    # one pass serves every threshold: a pair's level is how many thresholds it meets
+    lowest = ts.min() if T else np.inf
+    sel = (counts.kept_s >= lowest) & vd.k_same
+    ks = counts.kept_s[sel]
+    level = (ks[:, None] >= ts[None, :]).sum(axis=1) if T else np.zeros(0, np.int64)
+    # subjects renumbered so each group's weights are one contiguous slice
+    order = np.argsort(vd.subject_group, kind="stable")
+    pos = np.empty(nsub, dtype=np.int64)
+    pos[order] = np.arange(nsub)
+    sa, sb = pos[plan.subject[counts.kept_i[sel]]], pos[plan.subject[counts.kept_j[sel]]]
+    code = ((np.minimum(sa, sb) * nsub + np.maximum(sa, sb)) * G + vd.kg_a[sel]) * (T + 1)
+    code, cnt = np.unique(code + level, return_counts=True)  # merge repeats: one 1-D sort
+    keys = np.stack(np.unravel_index(code, (nsub, nsub, G, T + 1))).astype(np.int64)
+    # small integer counts: float32 products and sums stay exact below 2**24
+    n_img, m_pairs = vd.n_img[order].astype(np.float32), vd.m_pairs[order].astype(np.float32)
+    m_errs = []
     for t in thresholds:
-        sel = (counts.kept_s >= t.similarity) & vd.k_same
         miss = vd.m_same & (counts.mated_s < t.similarity)
-        m_err = np.zeros_like(vd.m_pairs)
-        np.add.at(m_err, (vd.m_subj[miss], vd.mg_i[miss]), 1.0)
-        pairs = compress_pairs(plan.subject[counts.kept_i[sel]],
-                               plan.subject[counts.kept_j[sel]], vd.kg_a[sel])
-        inputs.append((pairs, m_err))
+        m_err = np.zeros(vd.m_pairs.shape, dtype=np.float32)
+        np.add.at(m_err, (pos[vd.m_subj[miss]], vd.mg_i[miss]), 1.0)
+        m_errs.append(m_err)
+    # a pair meets t_k exactly when its level is at least #{thresholds <= t_k}
+    meets = (ts[None, :] <= ts[:, None]).sum(axis=1)
     out = [(np.empty((replicates, G)), np.empty((replicates, G))) for _ in thresholds]
     chunk = max(1, min(replicates, budget_bytes // (8 * max(nsub, 1))))
     for r0 in range(0, replicates, chunk):
         rc = min(chunk, replicates - r0)
-        w = subject_weights(vd.subject_group, rc, rng)
-        tot = w @ vd.n_img
-        den = (tot**2 - (w**2) @ (vd.n_img**2)) / 2.0
-        mden = w @ vd.m_pairs
-        for (pairs, m_err), (fm, fnm) in zip(inputs, out):
-            num = pair_weight_sums(w, *pairs, G)
-            with np.errstate(invalid="ignore", divide="ignore"):
+        w = subject_weights(vd.subject_group[order], rc, rng)
+        tot = (w @ n_img).astype(np.float64)
+        den = (tot**2 - ((w * w) @ (n_img * n_img)).astype(np.float64)) / 2.0
+        mden = (w @ m_pairs).astype(np.float64)
+        by_level = level_weight_sums(w, keys[0], keys[1], keys[2], keys[3],
+                                     cnt.astype(np.float64), G, T + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for k, (fm, fnm) in enumerate(out):
+                num = by_level[:, :, meets[k]:].sum(axis=2)
                 fm[r0 : r0 + rc] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-                fnm[r0 : r0 + rc] = np.where(mden > 0, (w @ m_err) / np.where(mden > 0, mden, 1),
-                                             np.nan)
+                merr = (w @ m_errs[k]).astype(np.float64)
+                fnm[r0 : r0 + rc] = np.where(mden > 0, merr / np.where(mden > 0, mden, 1), np.nan)
     return out  # type: ignore[return-value]
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks that measure a baseline in the same run and report ratios."""

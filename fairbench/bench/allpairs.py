@@ -1,0 +1,177 @@
+"""``fairbench bench allpairs``: the streaming 1:1 kernel against its limits and a naive peer.
+
+In one process, on simulated templates (so no images are needed), it measures:
+
+- the plain matrix-product rate on the same tiles and threads (the hardware limit here);
+- the streaming kernel: every pair scored and folded into exact counts;
+- the naive approach of peers (materialise the N x N score matrix, then
+  ``sklearn.metrics.roc_curve`` per group pair) at a size that fits, against the kernel at
+  that same size;
+- 1,000 subject-bootstrap replicates of every group's FMR and FNMR;
+- memory: extra resident memory of the kernel beyond the templates, and the peak.
+
+It prints one JSON object. Ratios, not seconds, are the figures to compare across machines.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from fairbench.counts import count_verification
+from fairbench.kernels.stream import prepare_stream, stream, tile_list, warm_up
+from fairbench.metrics.groups import make_views
+from fairbench.metrics.thresholds import operating_points
+from fairbench.metrics.verification import Settings, verification_tables
+from fairbench.plan import make_plan, n_pair_slots, pair_index
+from fairbench.simulate import SimSpec, simulate
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _naive(emb: np.ndarray, frame: Any, thresholds: list[float]) -> tuple[float, dict]:
+    """Peers' way: the full score matrix, then roc_curve per unordered group pair."""
+    from sklearn.metrics import roc_curve
+
+    t0 = time.perf_counter()
+    x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    s = x @ x.T
+    n = len(x)
+    iu, ju = np.triu_indices(n, k=1)
+    scores = s[iu, ju]
+    del s
+    subj = frame["subject_id"].to_numpy()
+    grp = frame["group"].astype("category").cat.codes.to_numpy()
+    mated = subj[iu] == subj[ju]
+    ga, gb = np.minimum(grp[iu], grp[ju]), np.maximum(grp[iu], grp[ju])
+    key = ga.astype(np.int64) * 1000 + gb
+    fmr_at: dict[int, list[float]] = {}
+    warnings.filterwarnings("ignore", module="sklearn")  # pairs of groups without mates
+    for k in np.unique(key):
+        sel = np.flatnonzero(key == k)
+        fpr, _, thr = roc_curve(mated[sel], scores[sel])
+        fmr_at[int(k)] = [float(np.interp(-t, -thr[1:], fpr[1:])) for t in thresholds]
+    return time.perf_counter() - t0, fmr_at
+
+
+def run_bench(
+    n: int = 20_000,
+    dim: int = 512,
+    groups: int = 12,
+    naive_n: int = 10_000,
+    replicates: int = 1000,
+    targets: tuple[float, ...] = (1e-3, 1e-4),
+    block: int = 1024,
+    threads: int | None = None,
+    float16: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Measure everything in one process; returns the JSON-able result."""
+    out: dict[str, Any] = {"n": n, "dim": dim, "groups": groups, "simulated": True}
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        msg = (f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: a forced core "
+               "type was 30 % slower (or crashed) on this kind of machine")
+        warnings.warn(msg, stacklevel=2)
+        out["warning"] = msg
+    threads = threads or os.cpu_count() or 1
+    out["threads"] = threads
+    warm_up()
+    frame, emb = simulate(SimSpec(n_subjects=n // 2, groups=groups, dim=dim, seed=seed))
+    plan = make_plan(frame, ["group"])
+    out["templates_mb"] = round(emb.nbytes / 2**20, 1)
+    inp = prepare_stream(emb, "cosine", plan.subject, plan.stratum)
+    S = plan.n_strata
+    pidx = pair_index(*np.meshgrid(np.arange(S), np.arange(S), indexing="ij"), S)
+    pairs = n * (n - 1) // 2
+    flops = sum(2.0 * (r1 - r0) * (c1 - c0) * dim for r0, r1, c0, c1 in tile_list(n, block))
+
+    t0 = time.perf_counter()
+    stream(inp, pidx, n_pair_slots(S), -1.0, 1.0, 64, 64, block, threads, fold=False)
+    gemm_s = time.perf_counter() - t0
+    out["gemm_s"] = round(gemm_s, 3)
+    out["gemm_gflops"] = round(flops / gemm_s / 1e9, 1)
+
+    gc.collect()
+    base = _rss_mb()
+    _reset_peak()
+    t0 = time.perf_counter()
+    counts = count_verification(emb, "cosine", plan, [], list(targets), block=block,
+                                threads=threads)
+    kernel_s = time.perf_counter() - t0
+    out["kernel_s"] = round(kernel_s, 3)
+    out["kernel_cmp_per_s"] = round(pairs / kernel_s)
+    out["ratio_to_gemm"] = round(gemm_s / kernel_s, 3)
+    out["kernel_extra_mb"] = round(_peak_mb() - base, 1)
+    out["kept_impostor_pairs"] = int(len(counts.kept_s))
+
+    ths = operating_points(counts, targets, [], float, float)
+    views = make_views(plan, ["group"])
+    t0 = time.perf_counter()
+    verification_tables(plan, counts, plan.subject >= 0, views, ths, Settings(replicates=0))
+    point_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    verification_tables(plan, counts, plan.subject >= 0, views, ths,
+                        Settings(replicates=replicates, seed=seed))
+    boot_s = time.perf_counter() - t0 - point_s
+    out["bootstrap_replicates"] = replicates
+    out["bootstrap_1000_s"] = round(boot_s * 1000 / max(replicates, 1), 3)
+    out["bootstrap_over_pass"] = round(boot_s * 1000 / max(replicates, 1) / kernel_s, 3)
+
+    if float16:
+        c16 = count_verification(emb.astype(np.float16), "cosine", plan, [], list(targets),
+                                 block=block, threads=threads, storage="float16")
+        diffs = []
+        for t in ths:
+            if t.similarity is None:
+                continue
+            a = int((counts.kept_s >= t.similarity).sum())
+            b = int((c16.kept_s >= t.similarity).sum())
+            diffs.append({"target_fmr": t.target_fmr, "float32_errors": a, "float16_errors": b})
+        out["float16_vs_float32"] = diffs
+        out["float16_max_genuine_diff"] = float(np.max(np.abs(c16.mated_s - counts.mated_s)))
+        del c16
+
+    m = min(naive_n, n)
+    if m >= 2:
+        sub = frame.iloc[:m]
+        plan_m = make_plan(sub, ["group"])
+        t0 = time.perf_counter()
+        cm = count_verification(emb[:m], "cosine", plan_m, [], list(targets), block=block,
+                                threads=threads)
+        fast_s = time.perf_counter() - t0
+        thr_m = [t.similarity for t in operating_points(cm, targets, [], float, float)
+                 if t.similarity is not None]
+        naive_s, _ = _naive(emb[:m], sub, thr_m)
+        out["naive_n"] = m
+        out["naive_s"] = round(naive_s, 3)
+        out["kernel_same_n_s"] = round(fast_s, 3)
+        out["speedup_vs_naive_same_n"] = round(naive_s / fast_s, 1)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
