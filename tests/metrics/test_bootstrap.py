@@ -79,3 +79,34 @@ def test_percentile_interval_ignores_undefined_replicates():
     lo, hi = percentile_interval(reps, 0.5)
     assert np.isclose(lo[0], 0.15) and np.isclose(hi[0], 0.25)
     assert np.isnan(lo[1]) and np.isnan(hi[1])
+
+
+def test_table_bootstrap_equals_per_threshold_replicates():
+    """The one-pass, multi-threshold bootstrap in the tables equals a per-threshold one."""
+    from fairbench.metrics.thresholds import operating_points
+    from fairbench.metrics.verification import Settings, verification_tables
+
+    frame, emb = generated("cosine", n_subjects=50, seed=9)
+    plan = make_plan(frame, ["grp"])
+    counts = count_verification(emb, "cosine", plan, [0.0, 0.25, 0.5], [], bins=64, block=16)
+    ths = operating_points(counts, [], [0.5, 0.0, 0.25], float, float)
+    view = make_views(plan, ["grp"])[0]
+    acquired = np.all(np.isfinite(emb), axis=1)
+    R = 40
+    t = verification_tables(plan, counts, acquired, [view], ths,
+                            Settings(replicates=R, seed=11, confidence=0.9))
+    ig, subj = view.image_group, plan.subject
+    nsub, G = len(plan.subjects), len(view.groups)
+    sgroup = np.array([ig[np.flatnonzero(subj == a)[0]] for a in range(nsub)])
+    w = subject_weights(sgroup, R, np.random.default_rng(11))
+    n_img = np.zeros((nsub, G))
+    np.add.at(n_img, (subj, ig), 1.0)
+    for th in ths:
+        sel = (counts.kept_s >= th.similarity) & (ig[counts.kept_i] == ig[counts.kept_j])
+        reps = impostor_rates(w, n_img, subj[counts.kept_i[sel]], subj[counts.kept_j[sel]],
+                              ig[counts.kept_i[sel]], G)
+        lo, hi = percentile_interval(reps, 0.9)
+        df = t.by_group[(t.by_group.attribute == "grp")
+                        & (t.by_group.threshold_similarity == th.similarity)]
+        np.testing.assert_allclose(df.fmr_boot_low.to_numpy(), lo)
+        np.testing.assert_allclose(df.fmr_boot_high.to_numpy(), hi)
