@@ -22,9 +22,10 @@ from fairbench import provenance
 from fairbench.config import Config
 from fairbench.counts import count_verification
 from fairbench.data.card import card_path
-from fairbench.data.load import Dataset, load_dataset
+from fairbench.data.load import Dataset, load_dataset, simulated_dataset
 from fairbench.data.paths import cache_root
 from fairbench.matchers.base import Matcher, build_matcher, from_native, to_native
+from fairbench.matchers.precomputed import InMemoryMatcher
 from fairbench.metrics.thresholds import Threshold, operating_points
 from fairbench.metrics.verification import VerificationTables, tables_from_counts
 from fairbench.plan import make_plan
@@ -72,8 +73,14 @@ def run(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     created = provenance.utc_now()
-    m = matcher or build_matcher(config.matcher.name, config.matcher.params)
-    ds = load_dataset(config.dataset, require_files=m.needs_images)
+    simulated = config.dataset.simulate is not None
+    if simulated:
+        ds, sim_emb = simulated_dataset(config.dataset)
+        m = matcher or InMemoryMatcher(ds.manifest.frame["image_id"].tolist(), sim_emb, "cosine",
+                                       details={"simulation": config.dataset.simulate.model_dump()})
+    else:
+        m = matcher or build_matcher(config.matcher.name, config.matcher.params)
+        ds = load_dataset(config.dataset, require_files=m.needs_images)
     info = m.info()
     timings["load"] = time.perf_counter() - t0
 
@@ -145,7 +152,7 @@ def _record(
         "run_id": rid,
         "mode": "verification",
         "created_utc": created,
-        "simulated": False,
+        "simulated": config.dataset.simulate is not None,
         "provenance": provenance.collect(),
         "config": config.resolved(),
         "config_hash": cfg_hash,
@@ -154,6 +161,7 @@ def _record(
             "manifest_sha256": ds.manifest.sha256(), "card": card, "card_sha256": card_sha,
             "n_images": len(ds.manifest), "n_subjects": len(plan.subjects),
             "attributes": ds.attributes, "label_sources": ds.label_sources,
+            "simulated": config.dataset.simulate is not None,
         },
         "matcher": {**info, "fingerprint": m.fingerprint(),
                     "params": m.params.model_dump(mode="json")},

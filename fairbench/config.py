@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fairbench.errors import ConfigError
+from fairbench.simulate import SimSpec
 
 #: Age band edges used when a config gives none (NIST-style, children included).
 DEFAULT_AGE_BANDS = [0, 5, 14, 21, 45, 70]
@@ -33,6 +34,7 @@ class DatasetConfig(_Strict):
 
     name: str | None = None
     manifest: Path | None = None
+    simulate: SimSpec | None = None  # simulated templates with planted group differences
     root: Path | None = None
     attributes: list[str] = Field(default_factory=list)
     intersections: bool = True
@@ -40,8 +42,12 @@ class DatasetConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
-        if (self.name is None) == (self.manifest is None):
-            raise ValueError("give exactly one of dataset.name (a card) or dataset.manifest")
+        given = [k for k in ("name", "manifest", "simulate") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of dataset.name (a card), dataset.manifest or dataset.simulate")
+        if self.simulate is not None and not self.attributes:
+            self.attributes = ["group"]  # the simulator's only attribute
         return self
 
     @field_validator("age_bands")
@@ -101,6 +107,13 @@ class Config(_Strict):
     matcher: MatcherConfig = Field(default_factory=MatcherConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+
+    @model_validator(mode="after")
+    def _simulated_pairs(self) -> Config:
+        sim = self.dataset.simulate is not None
+        if sim != (self.matcher.name == "simulated"):
+            raise ValueError("dataset.simulate and matcher.name 'simulated' go together")
+        return self
 
     def resolved(self) -> dict[str, Any]:
         """The config as plain JSON-able data, defaults included."""

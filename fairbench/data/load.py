@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from fairbench.config import DatasetConfig
 from fairbench.data.binning import age_band
 from fairbench.data.card import DatasetCard, load_card
@@ -12,6 +14,7 @@ from fairbench.data.london import london_manifest
 from fairbench.data.manifest import Manifest, check_manifest, read_manifest
 from fairbench.data.paths import dataset_candidates, find_dataset
 from fairbench.errors import DataError
+from fairbench.simulate import simulate
 
 #: Derived attribute -> (source column, how it is derived).
 DERIVED = {"age_band": "age"}
@@ -38,6 +41,18 @@ def data_folder(name: str) -> Path:
             f"{name}`, or set FAIRBENCH_DATA_ROOT to the folder that holds {name}/."
         )
     return folder
+
+
+def simulated_dataset(cfg: DatasetConfig) -> tuple[Dataset, np.ndarray]:
+    """A simulated dataset (labelled simulated everywhere) and its embeddings."""
+    assert cfg.simulate is not None
+    frame, emb = simulate(cfg.simulate)
+    attrs = list(cfg.attributes)
+    unknown = [a for a in attrs if a not in frame.columns or a in ("image_id", "path")]
+    if unknown:
+        raise DataError(f"simulated data has only the attribute 'group', not {unknown}")
+    manifest = Manifest(frame, None, "simulated: " + cfg.simulate.model_dump_json())
+    return Dataset("simulated", manifest, None, attrs, {a: "simulated" for a in attrs}), emb
 
 
 def load_dataset(cfg: DatasetConfig, require_files: bool = True) -> Dataset:

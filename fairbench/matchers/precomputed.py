@@ -132,3 +132,42 @@ class PrecomputedMatcher(Matcher):
             else "lower_is_more_alike",
             details={"path": str(path)},
         )
+
+
+class InMemoryMatcher(Matcher):
+    """Embeddings handed over in memory (simulated data); never built from a config file."""
+
+    name = "simulated"
+    needs_images = False
+
+    def __init__(self, image_ids: list[str], embeddings: np.ndarray, similarity: Similarity,
+                 label: str = "simulated", details: dict | None = None) -> None:
+        super().__init__()
+        self.similarity = similarity  # type: ignore[misc]
+        self._ids = {k: n for n, k in enumerate(image_ids)}
+        self._emb = embeddings
+        self._label = label
+        self._details = details or {}
+
+    def embed_batch(self, images: Sequence[np.ndarray]) -> list[FaceResult]:
+        raise MatcherError("the in-memory matcher looks embeddings up by image id")
+
+    def embed_records(self, records: Sequence[ImageRecord]) -> list[FaceResult]:
+        out = []
+        for r in records:
+            k = self._ids.get(r.image_id)
+            emb = None if k is None else np.asarray(self._emb[k], dtype=np.float32)
+            if emb is None or not np.all(np.isfinite(emb)):
+                out.append(FaceResult.failed(MISSING_EMBEDDING if k is None
+                                             else "failure_to_enrol"))
+            else:
+                out.append(FaceResult(embedding=emb))
+        return out
+
+    def info(self) -> MatcherInfo:
+        return MatcherInfo(
+            name=self._label, version=f"fairbench {__version__}", weights_sha256={},
+            embedding_size=int(self._emb.shape[1]), similarity=self.similarity,
+            native_score="cosine similarity", native_direction="higher_is_more_alike",
+            details=self._details,
+        )

@@ -407,7 +407,11 @@ def tables_from_counts(
     )
     tables = verification_tables(plan, counts, acquired, views, thresholds, settings,
                                  label_sources)
-    tables.cross_group = tables.cross_group[
-        tables.cross_group["attribute"].str.count(r"\|") < 2
-    ].reset_index(drop=True)
+    if len(tables.cross_group):
+        tables.cross_group = tables.cross_group[
+            tables.cross_group["attribute"].str.count(r"\|") < 2
+        ].reset_index(drop=True)
+    if ds.get("simulate"):  # simulated results say so in every table
+        for df in (tables.by_group, tables.cross_group, tables.summary):
+            df.insert(0, "data", "SIMULATED")
     return tables
