@@ -44,10 +44,11 @@ def run_cli(
 
 @app.command("report")
 def report_cli(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
-    """Rebuild every table of a run from its run.json and counts.npz alone."""
-    from fairbench.report.rebuild import rebuild
+    """Rebuild every table and plot, citations.md and report.html from run.json and
+    counts.npz alone."""
+    from fairbench.report.rebuild import build_report
 
-    for p in rebuild(run_dir):
+    for p in build_report(run_dir):
         typer.echo(p)
 
 

@@ -1,13 +1,32 @@
-"""``fairbench report``: rebuild a run's tables from run.json and counts.npz alone."""
+"""``fairbench report``: rebuild a run's tables, plots, citation sentences and report.html
+from run.json and counts.npz alone (no images, models or manifest needed)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from fairbench.counts import VerificationCounts
 from fairbench.metrics.thresholds import Threshold
-from fairbench.metrics.verification import tables_from_counts
-from fairbench.report.tables import write_verification_tables
+from fairbench.metrics.verification import VerificationTables, tables_from_counts
+from fairbench.plan import Plan
+from fairbench.report import sentences as sn
+from fairbench.report.display import generic_sections
+from fairbench.report.figures import build_plots
+from fairbench.report.html import html_report
+from fairbench.report.tables import (
+    atomic_text,
+    table_views,
+    write_sections,
+    write_verification_tables,
+)
 from fairbench.results import load_counts, read_run
+
+#: run.json metric families that have dedicated tables; any other family is shown as stored.
+KNOWN_METRICS = {"verification_by_group", "verification_summary"}
 
 
 def header(record: dict) -> str:
@@ -18,12 +37,53 @@ def header(record: dict) -> str:
             f"config {record['config_hash'][:12]}.{sim}")
 
 
-def rebuild(run_dir: str | Path) -> list[Path]:
-    """Recompute every table from the stored counts; returns the files written."""
+@dataclass
+class StoredRun:
+    """A run folder read back: the validated record, counts and recomputed tables."""
+
+    record: dict[str, Any]
+    plan: Plan
+    counts: VerificationCounts
+    acquired: np.ndarray
+    tables: VerificationTables
+
+
+def load_run(run_dir: str | Path) -> StoredRun:
+    """Read run.json and counts.npz and recompute every table (the one path run uses)."""
     run_dir = Path(run_dir)
     rec = read_run(run_dir)
     plan, counts, acquired, _ = load_counts(run_dir / "counts.npz")
     thresholds = [Threshold(**t) for t in rec.thresholds]
     tables = tables_from_counts(plan, counts, acquired, thresholds, rec.config,
                                 rec.dataset.label_sources)
-    return write_verification_tables(run_dir / "tables", tables, header(rec.model_dump()))
+    return StoredRun(rec.model_dump(), plan, counts, acquired, tables)
+
+
+def rebuild(run_dir: str | Path) -> list[Path]:
+    """Recompute every table from the stored counts; returns the table files written."""
+    run = load_run(run_dir)
+    return write_verification_tables(Path(run_dir) / "tables", run.tables, header(run.record))
+
+
+def build_report(run_dir: str | Path) -> list[Path]:
+    """Tables, plots, citations.md and report.html; returns every file written."""
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    rec, head = run.record, header(run.record)
+    written = write_verification_tables(run_dir / "tables", run.tables, head)
+    sections = {stem: secs for stem, _, secs in table_views(run.tables)}
+    for name, records in (rec.get("metrics") or {}).items():
+        if name not in KNOWN_METRICS and records:
+            sections[name] = generic_sections(name, records)
+            written += write_sections(run_dir / "tables", name, sections[name], head)
+    plots = build_plots(rec, run.plan, run.counts, run.tables, run_dir / "plots")
+    written += [p for pl in plots for p in (pl.svg, pl.png)]
+    by_group = run.tables.by_group.astype(object).where(run.tables.by_group.notna(), None)
+    ctx = sn.Context.from_record(rec)
+    cites = sn.noteworthy(by_group.to_dict(orient="records"), ctx,
+                          sn.describe_attributes(rec), rec["dataset"]["attributes"])
+    cpath = run_dir / "citations.md"
+    atomic_text(cpath, sn.markdown(cites, head))
+    page = run_dir / "report.html"
+    atomic_text(page, html_report(rec, sections, plots, cites))
+    return [*written, cpath, page]

@@ -1,27 +1,37 @@
-"""Write result tables as CSV and Markdown (atomically, one file at a time)."""
+"""Write result tables as CSV (every column) and citeable Markdown, LaTeX and HTML views.
+
+Each file is written atomically (temp file in the same folder, then rename). ``run`` and
+``report`` share :func:`write_verification_tables`, so a rebuilt folder is byte-identical.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from fairbench.metrics.verification import VerificationTables
+from fairbench.report import render
+from fairbench.report.display import (
+    Section,
+    by_group_sections,
+    cross_group_sections,
+    fta_sections,
+    summary_sections,
+)
 
-#: Columns shown in the Markdown view of the per-group table (the CSV has them all).
-MD_COLUMNS = [
-    "attribute", "group", "threshold_kind", "target_fmr", "threshold_native",
-    "fmr", "n_nonmated", "fnmr", "n_mated", "n_subjects", "fta", "reference_group", "fmr_ratio",
-    "fmr_ratio_ci_low", "fmr_ratio_ci_high",
-]
+#: The LaTeX wrapper that inputs every table fragment (compiles with pdflatex).
+LATEX_DOCUMENT = "tables.tex"
 
 
-def _atomic_text(path: Path, text: str) -> None:
+def atomic_text(path: Path, text: str) -> None:
+    """Write text to ``path`` via a temp file and a rename (never half-written)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a report is meant to be read and shared
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -30,54 +40,61 @@ def _atomic_text(path: Path, text: str) -> None:
         raise
 
 
-def fmt_rate(rate: float, lo: float, hi: float, errors: int, n: int, upper3: float) -> str:
-    """A rate as people should cite it: value, interval and counts; never a bare 0."""
-    if n == 0 or (isinstance(rate, float) and math.isnan(rate)):
-        return "insufficient data (n = 0)"
-    if errors == 0:
-        return f"0 of {n:,} (upper 95% bound {upper3:.2%})"
-    return f"{rate:.3%} [{lo:.3%}, {hi:.3%}] ({errors:,}/{n:,})"
+def table_views(t: VerificationTables) -> list[tuple[str, pd.DataFrame, list[Section]]]:
+    """(file stem, full frame for the CSV, citeable sections) for every table of a run."""
+    by = t.by_group
+    return [
+        ("verification_by_group", by, by_group_sections(by)),
+        ("fmr_cross_group", t.cross_group, cross_group_sections(t.cross_group)),
+        ("verification_summary", t.summary, summary_sections(t.summary)),
+        ("failure_to_acquire", _fta_frame(by), fta_sections(by)),
+    ]
 
 
-def markdown(df: pd.DataFrame) -> str:
-    """A plain GitHub-style Markdown table (no extra dependency)."""
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        cells = []
-        for v in row:
-            if isinstance(v, float):
-                cells.append("" if math.isnan(v) else f"{v:.6g}")
-            else:
-                cells.append(str(v).replace("|", "\\|"))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def _fta_frame(by: pd.DataFrame) -> pd.DataFrame:
+    """FTA columns of the per-group table at one operating point (FTA has no threshold)."""
+    if by.empty or "fta_errors" not in by.columns:
+        return pd.DataFrame()
+    first = by[by["threshold_similarity"] == by["threshold_similarity"].iloc[0]]
+    cols = ["attribute", "group", "label_source", "n_subjects", "n_images"]
+    cols += [c for c in by.columns if c.startswith("fta")]
+    return first[[c for c in cols if c in first.columns]].reset_index(drop=True)
 
 
-def by_group_markdown(df: pd.DataFrame) -> pd.DataFrame:
-    """The per-group table with rates rendered as citeable cells."""
-    out = df[[c for c in MD_COLUMNS if c in df.columns]].copy()
-    for p, n in (("fmr", "n_nonmated"), ("fnmr", "n_mated")):
-        out[p] = [
-            fmt_rate(r[p], r[f"{p}_ci_low"], r[f"{p}_ci_high"], int(r[f"{p}_errors"]),
-                     int(r[n]), r[f"{p}_upper_rule_of_3"])
-            for _, r in df.iterrows()
-        ]
-    return out
+def write_sections(
+    tables_dir: Path,
+    stem: str,
+    sections: Sequence[Section],
+    header: str,
+    frame: pd.DataFrame | None = None,
+) -> list[Path]:
+    """One table in every format: .csv (when a frame is given), .md, .tex, .html."""
+    written = []
+    if frame is not None:
+        csv = tables_dir / f"{stem}.csv"
+        atomic_text(csv, frame.to_csv(index=False, lineterminator="\n"))
+        written.append(csv)
+    fmts: list[tuple[str, Callable[[], str]]] = [
+        ("md", lambda: render.markdown(sections, header)),
+        ("tex", lambda: render.latex(sections, header)),
+        ("html", lambda: render.html_tables(sections)),
+    ]
+    for ext, make in fmts:
+        p = tables_dir / f"{stem}.{ext}"
+        atomic_text(p, make())
+        written.append(p)
+    return written
 
 
 def write_verification_tables(tables_dir: Path, t: VerificationTables, header: str) -> list[Path]:
-    """Write every verification table as CSV and Markdown; returns the files written."""
+    """Write every verification table in every format; returns the files written."""
     tables_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, df, md in (
-        ("verification_by_group", t.by_group, by_group_markdown(t.by_group)),
-        ("fmr_cross_group", t.cross_group, t.cross_group),
-        ("verification_summary", t.summary, t.summary),
-    ):
-        csv = tables_dir / f"{name}.csv"
-        _atomic_text(csv, df.to_csv(index=False, lineterminator="\n"))
-        mdp = tables_dir / f"{name}.md"
-        _atomic_text(mdp, f"{header}\n\n{markdown(md)}")
-        written += [csv, mdp]
+    written: list[Path] = []
+    stems = []
+    for stem, frame, sections in table_views(t):
+        written += write_sections(tables_dir, stem, sections, header, frame)
+        stems.append(stem)
+    doc = tables_dir / LATEX_DOCUMENT
+    atomic_text(doc, render.latex_document(stems, header))
+    written.append(doc)
     return written

@@ -1,0 +1,161 @@
+"""Citeable views of the result frames: every cell already rendered as text.
+
+The CSV files keep every raw column; these views are what the Markdown, LaTeX and HTML
+tables (and the HTML report) show. Each builder returns :class:`Section` objects, one per
+table, so a renderer only lays out strings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from fairbench.report.cells import IMPRECISE, RateCell, one_in, ratio_text, value_text
+
+#: Above this many groups a cross-group matrix is shown as a list of pairs instead.
+MATRIX_MAX_GROUPS = 8
+
+NOTE_CELLS = (
+    f"Cells: rate [95% Clopper-Pearson interval] (errors/comparisons); {IMPRECISE} = fewer "
+    "than 30 errors (imprecise). '0 of n (upper 95% bound ..)' is the rule-of-three bound; "
+    "'insufficient data' means fewer than 10 comparisons."
+)
+
+
+@dataclass
+class Section:
+    """One table: a title, column names, rows of strings, and notes printed under it."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+    key: str = ""  # machine-friendly id (HTML anchors)
+    attribute: str = ""  # the breakdown shown ("" for tables across breakdowns)
+
+
+def _rows(df: pd.DataFrame) -> Iterable[dict[str, Any]]:
+    for r in df.to_dict(orient="records"):
+        yield {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+
+
+def op_label(kind: Any, target: Any, native: Any) -> str:
+    """'FMR 1 in 1,000 (threshold 0.503)' or 'fixed threshold 0.6'."""
+    if kind == "target_fmr" and target is not None:
+        return f"FMR {one_in(float(target))} (threshold {float(native):.4g})"
+    return f"fixed threshold {float(native):.4g}"
+
+
+def _group(g: Any) -> str:
+    return str(g).replace("_", " ")
+
+
+def _ratio(r: dict[str, Any], p: str) -> str:
+    if r.get("reference_group") and r["group"] == r["reference_group"] and r.get(f"{p}_ratio"):
+        return "1 (reference)"
+    return ratio_text(r.get(f"{p}_ratio"), r.get(f"{p}_ratio_ci_low"),
+                      r.get(f"{p}_ratio_ci_high"), r.get(f"{p}_ratio_note"))
+
+
+def by_group_sections(df: pd.DataFrame) -> list[Section]:
+    """Per attribute: FMR over same-group impostors, FNMR over mated pairs, ratios."""
+    cols = ["group", "operating point", "people", "FMR (same-group impostor pairs)",
+            "FNMR (mated pairs)", "FMR ratio to reference [bootstrap 95% CI]",
+            "FNMR ratio to reference [bootstrap 95% CI]"]
+    out = []
+    for attr, part in df.groupby("attribute", sort=False):
+        rows, ref, src = [], "", ""
+        for r in _rows(part):
+            ref = r.get("reference_group") or ref
+            src = r.get("label_source") or src
+            rows.append([
+                _group(r["group"]),
+                op_label(r["threshold_kind"], r["target_fmr"], r["threshold_native"]),
+                "" if r.get("n_subjects") is None else f"{int(r['n_subjects']):,}",
+                RateCell.from_row(r, "fmr", "n_nonmated").text(),
+                RateCell.from_row(r, "fnmr", "n_mated").text(),
+                *[_ratio(r, p) for p in ("fmr", "fnmr")],
+            ])
+        notes = [NOTE_CELLS]
+        if ref:
+            notes.insert(0, f"Reference group: {_group(ref)}.")
+        if src:
+            notes.insert(0, f"Labels: {src}.")
+        title = "All comparisons" if attr == "all" else f"Verification by {attr}"
+        out.append(Section(title, cols, rows, notes, key=f"by-group-{attr}", attribute=attr))
+    return out
+
+
+def cross_group_sections(df: pd.DataFrame) -> list[Section]:
+    """Impostor FMR for every pair of groups: a matrix per attribute and operating point."""
+    out = []
+    if df.empty:
+        return out
+    keys = ["attribute", "threshold_kind", "target_fmr", "threshold_native"]
+    for (attr, kind, target, native), part in df.groupby(keys, sort=False, dropna=False):
+        target = None if isinstance(target, float) and math.isnan(target) else target
+        op = op_label(kind, target, native)
+        groups = list(dict.fromkeys(part["group_a"]))
+        cell = {(r["group_a"], r["group_b"]): RateCell.from_row(r, "fmr", "n_nonmated").text()
+                for r in _rows(part)}
+        title = f"Impostor FMR between groups of {attr}, {op}"
+        key = f"cross-{attr}-{op}"
+        if len(groups) <= MATRIX_MAX_GROUPS:
+            rows = [[_group(a), *[cell[(a, b)] for b in groups]] for a in groups]
+            cols = ["group", *[_group(b) for b in groups]]
+        else:
+            rows = [[_group(a), _group(b), cell[(a, b)]] for a in groups for b in groups
+                    if a <= b]
+            cols = ["group A", "group B", "FMR"]
+        notes = ["Diagonal: same-group impostor pairs (the headline FMR).", NOTE_CELLS]
+        out.append(Section(title, cols, rows, notes, key=key, attribute=attr))
+    return out
+
+
+def summary_sections(df: pd.DataFrame) -> list[Section]:
+    """Max/GeoMean, largest difference, FDR and GARBE with bootstrap intervals."""
+    if df.empty:
+        return []
+    cols = ["attribute", "operating point", "measure", "value [bootstrap 95% CI]",
+            "worst group", "best group"]
+    rows = [[
+        str(r["attribute"]),
+        op_label(r["threshold_kind"], r["target_fmr"], r["threshold_native"]),
+        str(r["measure"]),
+        value_text(r.get("value"), r.get("ci_low"), r.get("ci_high")),
+        _group(r.get("worst_group") or ""),
+        _group(r.get("best_group") or ""),
+    ] for r in _rows(df)]
+    notes = ["Max/GeoMean: largest group rate over the geometric mean (NIST FRTE); FDR: 1 = "
+             "no differential; GARBE: 0 = no differential (ISO/IEC 19795-10). Unknown groups "
+             "are left out."]
+    return [Section("Summary measures of demographic differentials", cols, rows, notes,
+                    key="summary")]
+
+
+def fta_sections(df: pd.DataFrame) -> list[Section]:
+    """Failure to acquire per group (one operating point suffices: FTA has no threshold)."""
+    if df.empty or "fta_errors" not in df.columns:
+        return []
+    first = df[df["threshold_similarity"] == df["threshold_similarity"].iloc[0]]
+    cols = ["attribute", "group", "people", "failure to acquire (images)"]
+    rows = [[str(r["attribute"]), _group(r["group"]),
+             "" if r.get("n_subjects") is None else f"{int(r['n_subjects']):,}",
+             RateCell.from_row(r, "fta", "n_images").text()] for r in _rows(first)]
+    notes = ["FTA: images where no face was found or a template could not be made; their "
+             "mated comparisons count as non-matches in FNMR (NIST's convention).", NOTE_CELLS]
+    return [Section("Failure to acquire", cols, rows, notes, key="fta")]
+
+
+def generic_sections(name: str, records: list[dict[str, Any]]) -> list[Section]:
+    """Any other metric family in run.json (1:N, capture, liveness...), shown as stored."""
+    if not records:
+        return []
+    cols = list(dict.fromkeys(k for r in records for k in r))
+    rows = [["" if r.get(c) is None else (f"{r[c]:.6g}" if isinstance(r[c], float)
+                                          else str(r[c])) for c in cols] for r in records]
+    return [Section(name.replace("_", " ").capitalize(), cols, rows, key=name)]
