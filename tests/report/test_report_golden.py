@@ -1,0 +1,94 @@
+"""Golden files: the citeable tables and sentences of a stored London dlib run (schema 1.0).
+
+Rendering is checked from the stored run.json alone, so a change in how metrics are computed
+does not masquerade as a rendering change (and vice versa: see the rebuild test below).
+Set FAIRBENCH_UPDATE_GOLDEN=1 to rewrite the golden files after an intended change.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairbench.report import render
+from fairbench.report import sentences as sn
+from fairbench.report.display import (
+    by_group_sections,
+    cross_group_sections,
+    fta_sections,
+    summary_sections,
+)
+from fairbench.report.rebuild import header, load_run
+from tests.report.conftest import GOLDEN, STORED_RUN
+
+UPDATE = os.environ.get("FAIRBENCH_UPDATE_GOLDEN") == "1"
+
+
+def stored() -> dict:
+    return json.loads((STORED_RUN / "run.json").read_text())
+
+
+@functools.cache
+def recomputed():
+    return load_run(STORED_RUN).tables
+
+
+@functools.cache
+def rendered() -> dict[str, str]:
+    rec = stored()
+    by = pd.DataFrame(rec["metrics"]["verification_by_group"])
+    summ = pd.DataFrame(rec["metrics"]["verification_summary"])
+    cross = recomputed().cross_group  # not in run.json: from counts (exact)
+    head = header(rec)
+    ctx = sn.Context.from_record(rec)
+    cites = sn.noteworthy(rec["metrics"]["verification_by_group"], ctx,
+                          sn.describe_attributes(rec), rec["dataset"]["attributes"])
+    out = {}
+    for stem, secs in (("verification_by_group", by_group_sections(by)),
+                       ("verification_summary", summary_sections(summ)),
+                       ("failure_to_acquire", fta_sections(by)),
+                       ("fmr_cross_group", cross_group_sections(cross))):
+        out[f"{stem}.md"] = render.markdown(secs, head)
+        out[f"{stem}.tex"] = render.latex(secs, head)
+    out["verification_by_group.html"] = render.html_tables(by_group_sections(by))
+    out["citations.md"] = sn.markdown(cites, head)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(rendered()))
+def test_golden(name):
+    text = rendered()[name]
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"missing golden file {path}; run with FAIRBENCH_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{name} differs from its golden file"
+
+
+def test_golden_cells_say_what_they_lack():
+    md = (GOLDEN / "verification_by_group.md").read_text()
+    # the east_asian/white group: one person, no same-group impostor pair
+    assert "insufficient data (n = 0)" in md and "insufficient data (n = 1)" in md
+    assert "0 of 9,384 (upper 95% bound 0.032%)" in md  # white at FMR 1 in 1,000
+    assert "33.3% [28%, 39%] (104/312)" in md  # black at FMR 1 in 100
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        assert "0" not in cells and "0.0" not in cells and "0%" not in cells, line
+
+
+def test_report_recomputes_the_stored_numbers():
+    """`fairbench report` recomputes from counts.npz what run.json stored (exact columns)."""
+    rec = stored()
+    by = pd.DataFrame(rec["metrics"]["verification_by_group"])
+    again = recomputed().by_group
+    assert len(again) == len(by)
+    for col in ("fmr_errors", "n_nonmated", "fnmr_errors", "n_mated", "n_subjects",
+                "fta_errors", "fmr", "fmr_ci_low", "fmr_ci_high", "threshold_native"):
+        np.testing.assert_allclose(again[col].astype(float), by[col].astype(float),
+                                   rtol=1e-12, equal_nan=True, err_msg=col)
