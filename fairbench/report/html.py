@@ -142,7 +142,11 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
     title = f"fairbench report: {rec['run_id']}"
     banner = ("<p class=\"banner\">SIMULATED DATA: these numbers describe planted, synthetic "
               "differences, not a real system.</p>") if rec.get("simulated") else ""
-    cites = "".join(f"<li>{_e(s.text)}</li>" for s in sentences)
+    groups: dict[str, list[str]] = {}
+    for s in sentences:
+        groups.setdefault(s.operating_point, []).append(f"<li>{_e(s.text)}</li>")
+    cites = "".join(f"<h3>{_e(op)}</h3><ol class=\"citations\">{''.join(items)}</ol>"
+                    for op, items in groups.items())
     figs = "".join(_img(p) for p in plots)
     body = [
         f"<h1>{_e(title)}</h1>{banner}",
@@ -150,8 +154,9 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
         "operating point. A single 'accuracy' figure hides who carries the errors; this "
         "report splits it into false match rate (FMR), false non-match rate (FNMR) and "
         "failure to acquire (FTA).</p>",
-        f"<section id=\"citations\"><h2>Citation sentences</h2><ol class=\"citations\">"
-        f"{cites}</ol></section>",
+        "<section id=\"citations\"><h2>Citation sentences</h2><p>One sentence per "
+        "noteworthy cell, to paste as it is; each names its error, operating point, groups, "
+        f"interval, counts, model, dataset and run.</p>{cites}</section>",
         _dataset(rec), _model(rec), _thresholds(rec),
         _tables("Verification by group", "by-group",
                 sections.get("verification_by_group", []), attrs),
