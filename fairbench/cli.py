@@ -52,6 +52,23 @@ def report_cli(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -
         typer.echo(p)
 
 
+@app.command("check-claims")
+def check_claims_cli(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    claims: Annotated[Path, typer.Argument(help="Claims YAML file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 also when a claim is not testable.")
+                      ] = False,
+) -> None:
+    """Check claims against a run: exit 1 when one is refuted, 0 otherwise, 2 on bad input."""
+    from fairbench.report.claims import check_run
+
+    text, failed = check_run(run_dir, claims, as_json=as_json, strict=strict)
+    typer.echo(text, nl=False)
+    if failed:  # sys.exit, not typer.Exit: main() runs click with standalone_mode=False
+        sys.exit(1)
+
+
 @datasets_app.command("validate")
 def validate_cli(
     manifest: Annotated[Path, typer.Argument(help="CSV or Parquet manifest.")],

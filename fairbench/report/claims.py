@@ -1,0 +1,293 @@
+"""Check a claims file against a run: supported, refuted, or not testable with this data.
+
+Decisions use each group's 95 % interval (the wider of Clopper-Pearson and the subject
+bootstrap; the rule-of-three bound when there are no errors), never the point estimate
+alone:
+
+- a bound ``rate <= v`` is *supported* when the upper end is <= v, *refuted* when the lower
+  end is > v, and *not testable* when the interval straddles v (or n < 10);
+- a ratio bound ``rate_g / rate_h <= k`` is *refuted* when even the most favourable
+  reading (g at its lower end, h at its upper end) exceeds k, *supported* when the least
+  favourable reading (g high, h low) stays within k, and *not testable* otherwise.
+
+A claim is refuted when any of its checks is, supported when all are, and not testable
+otherwise. Only run.json is read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fairbench.report.cells import RateCell, pct
+from fairbench.report.claim_schema import (
+    AccuracyCheck,
+    Claim,
+    ClaimsFile,
+    OperatingPoint,
+    RateCheck,
+    RatioCheck,
+    SummaryCheck,
+)
+
+SUPPORTED, REFUTED, NOT_TESTABLE = "supported", "refuted", "not testable"
+N_COL = {"fmr": "n_nonmated", "fnmr": "n_mated", "fta": "n_images"}
+ABSENT = {"bpcer": "liveness (PAD)", "apcer": "liveness (PAD)", "fpir": "1:N identification",
+          "fnir": "1:N identification"}
+
+
+@dataclass
+class CheckResult:
+    check: str
+    verdict: str
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClaimResult:
+    id: str
+    text: str
+    verdict: str
+    checks: list[CheckResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    if REFUTED in verdicts:
+        return REFUTED
+    if verdicts and all(v == SUPPORTED for v in verdicts):
+        return SUPPORTED
+    return NOT_TESTABLE
+
+
+def _isclose(a: Any, b: float) -> bool:
+    return a is not None and not (isinstance(a, float) and math.isnan(a)) and \
+        math.isclose(float(a), b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+class RunView:
+    """The stored per-group records of a run, looked up by operating point and attribute."""
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self.record = record
+        self.rows = list((record.get("metrics") or {}).get("verification_by_group") or [])
+        self.summary = list((record.get("metrics") or {}).get("verification_summary") or [])
+
+    def at(self, op: OperatingPoint | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if op is None:  # FTA has no threshold: any one operating point will do
+            first = rows[0]["threshold_similarity"] if rows else None
+            return [r for r in rows if r["threshold_similarity"] == first]
+        if op.target_fmr is not None:
+            return [r for r in rows if r["threshold_kind"] == "target_fmr"
+                    and _isclose(r.get("target_fmr"), op.target_fmr)]
+        return [r for r in rows if r["threshold_kind"] == "fixed"
+                and _isclose(r.get("threshold_native"), float(op.fixed or 0))]
+
+    def missing_op(self, op: OperatingPoint) -> str:
+        have = [t for t in self.record.get("thresholds", []) if t.get("supported")]
+        names = ", ".join(OperatingPoint(**({"target_fmr": t["target_fmr"]} if t["kind"] ==
+                          "target_fmr" else {"fixed": t["native"]})).label() for t in have)
+        unsupported = [t.get("note", "") for t in self.record.get("thresholds", [])
+                       if not t.get("supported") and _isclose(t.get("target_fmr"),
+                                                               op.target_fmr or -1)]
+        why = f" ({unsupported[0]})" if unsupported else ""
+        return f"the run has no operating point at {op.label()}{why}; it has: {names or 'none'}"
+
+    def groups(self, attribute: str, op: OperatingPoint | None,
+               wanted: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+        """Rows of the wanted groups (default: every known group), and problems found."""
+        rows = self.at(op, [r for r in self.rows if r["attribute"] == attribute])
+        if not rows:
+            attrs = sorted({r["attribute"] for r in self.rows})
+            if not any(r["attribute"] == attribute for r in self.rows):
+                return [], [f"the run has no attribute {attribute!r} (it has: "
+                            f"{', '.join(attrs)})"]
+            return [], [self.missing_op(op) if op else "no rows"]
+        if wanted is None:
+            return [r for r in rows if "unknown" not in str(r["group"]).split("|")], []
+        have = {str(r["group"]): r for r in rows}
+        lost = [g for g in wanted if g not in have]
+        problems = [f"group {g!r} of {attribute} is not in this data (it has: "
+                    f"{', '.join(sorted(have))})" for g in lost]
+        return [have[g] for g in wanted if g in have], problems
+
+
+def _cell(r: Mapping[str, Any], rate: str) -> RateCell:
+    return RateCell.from_row(r, rate, N_COL[rate])
+
+
+def _who(r: Mapping[str, Any]) -> str:
+    return "all comparisons" if r["attribute"] == "all" else f"{r['group']}"
+
+
+def check_rate(run: RunView, rate: str, attribute: str, groups: list[str] | None,
+               op: OperatingPoint | None, at_most: float | None, at_least: float | None,
+               skip_insufficient: bool) -> CheckResult:
+    bound = f"<= {pct(at_most)}" if at_most is not None else f">= {pct(at_least or 0)}"
+    desc = f"{rate.upper()} of {attribute} {bound}" + (f" at {op.label()}" if op else "")
+    if rate in ABSENT:
+        return CheckResult(desc, NOT_TESTABLE, [f"this run has no {ABSENT[rate]} results"])
+    if rate != "fta" and op is None:
+        return CheckResult(desc, NOT_TESTABLE, ["the claim names no operating point (at:)"])
+    rows, problems = run.groups(attribute, op if rate != "fta" else None, groups)
+    verdicts = [NOT_TESTABLE] * len(problems)
+    evidence = list(problems)
+    for r in rows:
+        c = _cell(r, rate)
+        if c.insufficient:
+            evidence.append(f"{_who(r)}: insufficient data (n = {c.n:,})"
+                            + ("; left out" if skip_insufficient else ""))
+            if not skip_insufficient:
+                verdicts.append(NOT_TESTABLE)
+            continue
+        lo, hi = c.bounds()
+        if at_most is not None:
+            v = SUPPORTED if hi <= at_most else REFUTED if lo > at_most else NOT_TESTABLE
+        else:
+            v = SUPPORTED if lo >= (at_least or 0) else REFUTED if hi < (at_least or 0) \
+                else NOT_TESTABLE
+        verdicts.append(v)
+        evidence.append(f"{_who(r)}: {c.text()}; 95% bounds {pct(lo)} to {pct(hi)} -> {v}")
+    return CheckResult(desc, combine(verdicts) if verdicts else NOT_TESTABLE, evidence)
+
+
+def check_ratio(run: RunView, c: RatioCheck) -> CheckResult:
+    pair = "any two groups" if c.between == "any_two" else "any group and the reference"
+    desc = f"{c.rate.upper()} ratio between {pair} of {c.attribute} <= {c.at_most:g} at " \
+           f"{c.at.label()}"
+    rows, problems = run.groups(c.attribute, c.at, None)
+    if problems:
+        return CheckResult(desc, NOT_TESTABLE, problems)
+    evidence, ok = [], []
+    for r in rows:
+        cell = _cell(r, c.rate)
+        if cell.insufficient:
+            evidence.append(f"{r['group']}: insufficient data (n = {cell.n:,})"
+                            + ("; left out" if c.skip_insufficient else ""))
+            continue
+        ok.append((str(r["group"]), cell, *cell.bounds()))
+    if len(ok) < 2:
+        return CheckResult(desc, NOT_TESTABLE, evidence + ["fewer than two groups with data"])
+    dens = ok
+    if c.between == "reference":
+        ref = str(rows[0].get("reference_group") or "")
+        dens = [x for x in ok if x[0] == ref]
+        if not dens:
+            return CheckResult(desc, NOT_TESTABLE, evidence + [f"reference group {ref!r} has "
+                                                               "too little data"])
+    g_hi = max(ok, key=lambda x: x[2])  # the group whose lower bound is highest
+    h_lo = min(dens, key=lambda x: x[3])  # the group whose upper bound is lowest
+    least = g_hi[2] / h_lo[3] if h_lo[3] > 0 else math.inf
+    evidence += [f"{g}: {cell.text()}" for g, cell, _, _ in ok]
+    if least > c.at_most:
+        evidence.append(f"{g_hi[0]} is at least {pct(g_hi[2])} and {h_lo[0]} at most "
+                        f"{pct(h_lo[3])}: the ratio is at least {least:.3g} > {c.at_most:g}")
+        verdict = REFUTED
+    else:
+        top = max(ok, key=lambda x: x[3])
+        bottom = min(dens, key=lambda x: x[2])
+        most = top[3] / bottom[2] if bottom[2] > 0 else math.inf
+        verdict = SUPPORTED if most <= c.at_most else NOT_TESTABLE
+        evidence.append(f"within the 95% bounds the largest ratio lies between {least:.3g} "
+                        f"and {most:.3g} ({top[0]} at most {pct(top[3])}, {bottom[0]} at "
+                        f"least {pct(bottom[2])})"
+                        + ("" if most <= c.at_most else ": this data cannot decide"))
+    skipped = any("insufficient" in e and "left out" not in e for e in evidence)
+    if skipped and verdict == SUPPORTED:
+        verdict = NOT_TESTABLE
+        evidence.append("groups with too little data cannot be covered (skip_insufficient: "
+                        "true leaves them out)")
+    return CheckResult(desc, verdict, evidence)
+
+
+def check_summary(run: RunView, c: SummaryCheck) -> CheckResult:
+    bound = f"<= {c.at_most:g}" if c.at_most is not None else f">= {c.at_least:g}"
+    desc = f"{c.measure} of {c.attribute} {bound} at {c.at.label()}"
+    rows = [r for r in run.at(c.at, run.summary)
+            if r["attribute"] == c.attribute and r["measure"] == c.measure]
+    if not rows:
+        return CheckResult(desc, NOT_TESTABLE, [f"the run stores no {c.measure} for "
+                                                f"{c.attribute} at {c.at.label()}"])
+    r = rows[0]
+    v, lo, hi = (r.get(k) for k in ("value", "ci_low", "ci_high"))
+    if lo is None or hi is None:
+        return CheckResult(desc, NOT_TESTABLE, [f"{c.measure} = {v}, without an interval"])
+    if c.at_most is not None:
+        verdict = SUPPORTED if hi <= c.at_most else REFUTED if lo > c.at_most else NOT_TESTABLE
+    else:
+        verdict = SUPPORTED if lo >= c.at_least else REFUTED if hi < c.at_least \
+            else NOT_TESTABLE
+    return CheckResult(desc, verdict, [f"{c.measure} = {v:.4g} [bootstrap 95% CI {lo:.4g}, "
+                                       f"{hi:.4g}] over {r.get('groups_compared', '')}"])
+
+
+def check_one(run: RunView, c: Any) -> CheckResult:
+    if isinstance(c, RateCheck):
+        return check_rate(run, c.rate, c.attribute, c.groups, c.at, c.at_most, c.at_least,
+                          c.skip_insufficient)
+    if isinstance(c, AccuracyCheck):
+        parts = [check_rate(run, r, c.attribute, c.groups, c.at, 1 - c.at_least, None,
+                            c.skip_insufficient) for r in c.means]
+        names = " and ".join(f"1 - {r.upper()}" for r in c.means)
+        desc = f"accuracy >= {pct(c.at_least, 4)}, read as {names} each >= {pct(c.at_least, 4)}"
+        ev = [f"[{p.check}: {p.verdict}] {e}" for p in parts for e in p.evidence]
+        return CheckResult(desc, combine([p.verdict for p in parts]), ev)
+    if isinstance(c, RatioCheck):
+        return check_ratio(run, c)
+    return check_summary(run, c)
+
+
+def check_claims(record: Mapping[str, Any], claims: ClaimsFile) -> list[ClaimResult]:
+    """Every claim of the file checked against one run's record."""
+    run = RunView(record)
+    out = []
+    for cl in claims.claims:
+        results = [check_one(run, c) for c in cl.checks]
+        out.append(ClaimResult(cl.id, cl.text, combine([r.verdict for r in results]), results))
+    return out
+
+
+def render_text(results: Sequence[ClaimResult], record: Mapping[str, Any],
+                claims: ClaimsFile | Claim | None = None) -> str:
+    """A plain report for the terminal or a CI log."""
+    mt, ds = record["matcher"], record["dataset"]
+    lines = [f"Claims checked against run {record['run_id']} (matcher {mt['name']} "
+             f"{mt.get('version', '')}, dataset {ds['name']}, {ds['n_subjects']} people)", ""]
+    for r in results:
+        lines.append(f"[{r.verdict.upper()}] {r.id}: {r.text}")
+        for c in r.checks:
+            lines.append(f"  - {c.check}: {c.verdict}")
+            lines += [f"      {e}" for e in c.evidence]
+        lines.append("")
+    counts = {v: sum(r.verdict == v for r in results) for v in (SUPPORTED, REFUTED,
+                                                                NOT_TESTABLE)}
+    lines.append(", ".join(f"{n} {v}" for v, n in counts.items()))
+    return "\n".join(lines) + "\n"
+
+
+
+
+
+def check_run(run_dir: Any, claims_path: Any, as_json: bool = False,
+              strict: bool = False) -> tuple[str, bool]:
+    """``fairbench check-claims``: (printed text, whether the exit status is 1)."""
+    import json
+    from pathlib import Path
+
+    from fairbench.report.claim_schema import load_claims
+    from fairbench.results import read_run
+
+    claims = load_claims(claims_path)
+    record = read_run(Path(run_dir)).model_dump()
+    results = check_claims(record, claims)
+    failed = any(r.verdict == REFUTED or (strict and r.verdict == NOT_TESTABLE)
+                 for r in results)
+    if as_json:
+        doc = {"run_id": record["run_id"], "claims_file": str(claims_path),
+               "results": [r.to_dict() for r in results]}
+        return json.dumps(doc, indent=1) + "\n", failed
+    return render_text(results, record), failed
