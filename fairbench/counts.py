@@ -102,9 +102,11 @@ def count_verification(
             )
         floor_bin = exact
         res = stream(inp, pidx, P, binning.lo, binning.hi, bins, floor_bin, block, threads)
-    o = inp.order
+    o = inp.order.astype(np.int32)  # 12 bytes per kept pair: int32, int32, float32
     ki, kj = o[res.kept_i], o[res.kept_j]
-    ki, kj = np.minimum(ki, kj), np.maximum(ki, kj)
+    res.kept_i = res.kept_j = None  # type: ignore[assignment]  # free before the swap
+    swap = ki > kj
+    ki[swap], kj[swap] = kj[swap], ki[swap]
     rows = np.repeat(np.arange(inp.n), inp.mate_end - np.arange(inp.n) - 1)
     cols = np.concatenate([np.arange(k + 1, e) for k, e in enumerate(inp.mate_end)]
                           ) if inp.n else rows
@@ -123,7 +125,7 @@ def _estimated_floor(
     binning: Binning,
     fixed: Sequence[float],
     targets: Sequence[float],
-    sample: int = 2000,
+    sample: int = 1000,
     seed: int = 0,
 ) -> int:
     """Floor bin from fixed thresholds and a sample's impostor quantiles (with a margin).

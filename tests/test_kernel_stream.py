@@ -94,3 +94,20 @@ def test_float16_storage_agrees_within_tolerance():
     na = (a.kept_s >= 0.3).sum()
     nb = (b.kept_s >= 0.3).sum()
     assert abs(int(na) - int(nb)) <= max(3, 0.02 * na)
+
+
+def test_row_strips_inside_tiles_change_nothing():
+    from fairbench.kernels.stream import prepare_stream, stream
+
+    frame, emb = generated("euclidean", n_subjects=70, seed=8)
+    plan = make_plan(frame, ["grp", "sex"])
+    inp = prepare_stream(emb, "euclidean", plan.subject, plan.stratum)
+    S = plan.n_strata
+    pidx = pair_index(*np.meshgrid(np.arange(S), np.arange(S), indexing="ij"), S)
+    runs = [stream(inp, pidx, n_pair_slots(S), -20.0, 0.0, 32, 20, block=40, strip=st)
+            for st in (1, 7, 40)]
+    for r in runs[1:]:
+        assert np.array_equal(r.hist, runs[0].hist)
+        assert np.array_equal(r.genuine, runs[0].genuine)
+        assert sorted(zip(r.kept_i.tolist(), r.kept_j.tolist())) == sorted(
+            zip(runs[0].kept_i.tolist(), runs[0].kept_j.tolist()))

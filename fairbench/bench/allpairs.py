@@ -92,6 +92,7 @@ def run_bench(
     threads: int | None = None,
     float16: bool = True,
     seed: int = 0,
+    repeats: int = 0,
 ) -> dict[str, Any]:
     """Measure everything in one process; returns the JSON-able result."""
     out: dict[str, Any] = {"n": n, "dim": dim, "groups": groups, "simulated": True}
@@ -112,24 +113,35 @@ def run_bench(
     pairs = n * (n - 1) // 2
     flops = sum(2.0 * (r1 - r0) * (c1 - c0) * dim for r0, r1, c0, c1 in tile_list(n, block))
 
-    t0 = time.perf_counter()
-    stream(inp, pidx, n_pair_slots(S), -1.0, 1.0, 64, 64, block, threads, fold=False)
-    gemm_s = time.perf_counter() - t0
+    # alternate the baseline and the kernel and keep each one's best time: on a shared
+    # or virtual machine, noise only ever adds time
+    reps = repeats if repeats else (3 if n <= 30_000 else 1)
+    gemm_s = kernel_s = np.inf
+    extra = 0.0
+    counts = None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        stream(inp, pidx, n_pair_slots(S), -1.0, 1.0, 64, 64, block, threads, fold=False)
+        gemm_s = min(gemm_s, time.perf_counter() - t0)
+        counts = None
+        gc.collect()
+        base = _rss_mb()
+        _reset_peak()
+        t0 = time.perf_counter()
+        counts = count_verification(emb, "cosine", plan, [], list(targets), block=block,
+                                    threads=threads)
+        kernel_s = min(kernel_s, time.perf_counter() - t0)
+        extra = max(extra, _peak_mb() - base)
+    assert counts is not None
+    out["repeats"] = reps
     out["gemm_s"] = round(gemm_s, 3)
     out["gemm_gflops"] = round(flops / gemm_s / 1e9, 1)
-
-    gc.collect()
-    base = _rss_mb()
-    _reset_peak()
-    t0 = time.perf_counter()
-    counts = count_verification(emb, "cosine", plan, [], list(targets), block=block,
-                                threads=threads)
-    kernel_s = time.perf_counter() - t0
     out["kernel_s"] = round(kernel_s, 3)
     out["kernel_cmp_per_s"] = round(pairs / kernel_s)
     out["ratio_to_gemm"] = round(gemm_s / kernel_s, 3)
-    out["kernel_extra_mb"] = round(_peak_mb() - base, 1)
+    out["kernel_extra_mb"] = round(extra, 1)
     out["kept_impostor_pairs"] = int(len(counts.kept_s))
+    out["kept_pairs_mb"] = round(counts.kept_s.nbytes * 3 / 2**20, 1)
 
     ths = operating_points(counts, targets, [], float, float)
     views = make_views(plan, ["group"])

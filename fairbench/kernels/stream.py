@@ -37,6 +37,8 @@ class StreamInput:
     mate_end: np.ndarray  # (N,) int64: mated columns of row k are k+1 .. mate_end[k]-1
     gen_off: np.ndarray  # (N,) int64 offset of row k's genuine pairs in the genuine array
     n_genuine: int
+    failed_orig: np.ndarray  # (N,) bool, original order
+    any_failed: bool
 
     @property
     def n(self) -> int:
@@ -85,7 +87,8 @@ def prepare_stream(
     gen_off = np.r_[0, np.cumsum(per_row)[:-1]].astype(np.int64) if len(order) else per_row
     return StreamInput(
         x, kind, order.astype(np.int64), np.asarray(stratum, dtype=np.int32)[order],
-        failed[order], norm, sq[order], mate_end, gen_off, int(per_row.sum()),
+        failed[order], norm, sq[order], mate_end, gen_off, int(per_row.sum()), failed,
+        bool(failed.any()),
     )
 
 
@@ -94,10 +97,12 @@ def fold_tile(
     S, r0, c0, diag, stratum, pidx, lo, scale, nbins, hist, floor_bin,
     ki, kj, ks, mate_end, gen_off, gen, failed, sq, euclid,
 ):  # pragma: no cover - compiled
-    """Fold one tile into counts; returns how many impostor pairs were kept.
+    """Fold one strip of a tile into counts; returns how many impostor pairs were kept.
 
-    Written as one flat loop on purpose: numba did not inline small helper functions
-    here, and calling them cost ten times the loop itself.
+    Failed templates arrive as NaN rows, so their products are NaN and fall into bin 0
+    without a test per element; the rare kept pair and the genuine range check ``failed``
+    explicitly and store minus infinity. Written as flat loops on purpose: numba did not
+    inline small helpers here, and calling them cost several times the loop itself.
     """
     h, w = S.shape
     nk = 0
@@ -106,38 +111,43 @@ def fold_tile(
     top = nbins - 1
     for a in range(h):
         i = r0 + a
-        sti = stratum[i]
-        fi = failed[i]
+        row = pidx[stratum[i]]
         sqi = sq[i]
         j0 = i + 1 if diag else c0
         j1 = c0 + w
         m0 = max(j0, i + 1)
         m1 = min(mate_end[i], j1)  # mated columns [m0, m1): genuine, never impostors
-        for j in range(j0, j1):
+        if m1 < m0:
+            m1 = m0
+        for j in range(m0, m1):
             s = S[a, j - c0]
             if euclid:
                 d2 = sqi + sq[j] - two * s
-                if d2 < zero:
-                    d2 = zero
-                s = -np.sqrt(d2)
-            if fi or failed[j]:
-                s = NEG_INF
-            if m0 <= j < m1:
-                gen[gen_off[i] + j - i - 1] = s
-                continue
-            x = (np.float64(s) - lo) * scale
-            if not x > 0.0:  # also -inf
-                b = 0
-            elif x >= top:
-                b = top
-            else:
-                b = int(x)
-            hist[pidx[sti, stratum[j]] * nbins + b] += 1
-            if b >= floor_bin:
-                ki[nk] = i
-                kj[nk] = j
-                ks[nk] = s
-                nk += 1
+                s = -np.sqrt(d2 if d2 > zero else zero)
+            gen[gen_off[i] + j - i - 1] = NEG_INF if failed[i] or failed[j] else s
+        for seg in range(2):
+            lo_j = j0 if seg == 0 else m1
+            hi_j = m0 if seg == 0 else j1
+            for j in range(lo_j, hi_j):
+                s = S[a, j - c0]
+                if euclid:
+                    d2 = sqi + sq[j] - two * s
+                    if d2 < zero:
+                        d2 = zero
+                    s = -np.sqrt(d2)
+                x = (np.float64(s) - lo) * scale
+                if not x > 0.0:  # also -inf and NaN (failed templates)
+                    b = 0
+                elif x >= top:
+                    b = top
+                else:
+                    b = int(x)
+                hist[row[stratum[j]] * nbins + b] += 1
+                if b >= floor_bin:
+                    ki[nk] = i
+                    kj[nk] = j
+                    ks[nk] = NEG_INF if failed[i] or failed[j] else s
+                    nk += 1
     return nk
 
 
@@ -147,7 +157,7 @@ class StreamResult:
 
     hist: np.ndarray  # (P, B) int64
     genuine: np.ndarray  # (n_genuine,) float32
-    kept_i: np.ndarray  # visiting positions
+    kept_i: np.ndarray  # int32 visiting positions
     kept_j: np.ndarray
     kept_s: np.ndarray
     tiles: int = 0
@@ -173,6 +183,8 @@ def _gather(inp: StreamInput, a: int, b: int, out: np.ndarray) -> np.ndarray:
         buf[:] = inp.x[rows]  # float16 storage: converted per tile, compute stays float32
     if inp.kind == "cosine":
         buf /= inp.norm[rows, None]
+    if inp.any_failed:
+        buf[inp.failed_orig[rows]] = np.nan  # NaN products: bin 0 with no test per pair
     return buf
 
 
@@ -187,6 +199,7 @@ def stream(
     block: int = 1024,
     threads: int | None = None,
     fold: bool = True,
+    strip: int = 256,
 ) -> StreamResult:
     """One pass over every pair. ``fold=False`` only multiplies (the GEMM-rate baseline)."""
     n, d = inp.x.shape
@@ -204,10 +217,10 @@ def stream(
         hist = np.zeros(n_slots * nbins, dtype=np.int64)
         abuf = np.empty((block, d), np.float32)
         bbuf = np.empty((block, d), np.float32)
-        sbuf = np.empty(block * block, np.float32)
-        ki = np.empty(block * block, np.int64)
-        kj = np.empty(block * block, np.int64)
-        ks = np.empty(block * block, np.float32)
+        sbuf = np.empty(strip * block, np.float32)
+        ki = np.empty(strip * block, np.int32)  # visiting positions (N < 2**31)
+        kj = np.empty(strip * block, np.int32)
+        ks = np.empty(strip * block, np.float32)
         kept: list[tuple[np.ndarray, ...]] = []
         last_r = -1
         while True:
@@ -220,15 +233,19 @@ def stream(
                 A = _gather(inp, r0, r1, abuf)
                 last_r = r0
             B = A if c0 == r0 else _gather(inp, c0, c1, bbuf)
-            S = sbuf[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
-            np.matmul(A, B.T, out=S)
-            if not fold:
-                continue
-            nk = fold_tile(S, r0, c0, c0 == r0, inp.stratum, pidx32, lo, scale, nbins, hist,
-                           floor_bin, ki, kj, ks, inp.mate_end, inp.gen_off, gen, inp.failed,
-                           inp.sq, euclid)
-            if nk:
-                kept.append((ki[:nk].copy(), kj[:nk].copy(), ks[:nk].copy()))
+            w = c1 - c0
+            # strips of rows: each product is folded while it is still in cache
+            for s0 in range(0, r1 - r0, strip):
+                s1 = min(r1 - r0, s0 + strip)
+                S = sbuf[: (s1 - s0) * w].reshape(s1 - s0, w)
+                np.matmul(A[s0:s1], B.T, out=S)
+                if not fold:
+                    continue
+                nk = fold_tile(S, r0 + s0, c0, c0 == r0, inp.stratum, pidx32, lo, scale, nbins,
+                               hist, floor_bin, ki, kj, ks, inp.mate_end, inp.gen_off, gen,
+                               inp.failed, inp.sq, euclid)
+                if nk:
+                    kept.append((ki[:nk].copy(), kj[:nk].copy(), ks[:nk].copy()))
         with lock:
             results.append((hist, kept))
 
@@ -245,7 +262,7 @@ def stream(
         chunks += k
     ki_all, kj_all, ks_all = (
         np.concatenate([c[m] for c in chunks]) if chunks else np.zeros(0, dt)
-        for m, dt in ((0, np.int64), (1, np.int64), (2, np.float32))
+        for m, dt in ((0, np.int32), (1, np.int32), (2, np.float32))
     )
     return StreamResult(hist.reshape(n_slots, nbins), gen, ki_all, kj_all, ks_all, len(todo))
 
