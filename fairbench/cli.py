@@ -69,6 +69,20 @@ def check_claims_cli(
         sys.exit(1)
 
 
+@app.command("compare")
+def compare_cli(
+    run_a: Annotated[Path, typer.Argument(help="Run folder A (the baseline).")],
+    run_b: Annotated[Path, typer.Argument(help="Run folder B, on the same dataset.")],
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Also write compare.csv and compare.md into this folder.")
+                      ] = None,
+) -> None:
+    """Side by side: each group's FMR and FNMR in both runs and the change, with intervals."""
+    from fairbench.report.compare import write_comparison
+
+    typer.echo(write_comparison(run_a, run_b, output), nl=False)
+
+
 @datasets_app.command("validate")
 def validate_cli(
     manifest: Annotated[Path, typer.Argument(help="CSV or Parquet manifest.")],
