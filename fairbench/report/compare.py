@@ -124,8 +124,9 @@ def compare_runs(run_a: str | Path, run_b: str | Path, replicates: int | None = 
     rng = np.random.default_rng(seed)
     rows = []
     plan = a.plan
-    plan.strata["all"] = "all"
-    views = make_views(plan, ["all"], False) + make_views(plan, attrs, intersections=False)
+    everyone = View("all", (), ["all"], np.zeros(plan.n_strata, dtype=np.int64),
+                    np.zeros(plan.n_images, dtype=np.int64))
+    views = [everyone, *make_views(plan, attrs, intersections=False)]
     for view in views:
         va = _view_arrays(view, plan, a.counts)
         w = subject_weights(va["subject_group"], R, rng)
@@ -145,7 +146,6 @@ def compare_runs(run_a: str | Path, run_b: str | Path, replicates: int | None = 
                         "change": (kb[g] - ka[g]) / n[g] if n[g] else math.nan,
                         "change_ci_low": lo[g], "change_ci_high": hi[g],
                     })
-    plan.strata.drop(columns="all", inplace=True)
     df = pd.DataFrame(rows)
     df["reading"] = [_reading(r) for r in df.to_dict(orient="records")]
     return df, _header(a.record, b.record)

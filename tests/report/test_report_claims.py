@@ -1,0 +1,129 @@
+"""Claims: the worked example refutes 'no demographic impact' on London with its evidence;
+verdict rules on small records; exit statuses 1 (refuted) and 2 (bad input)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fairbench.report.claim_schema import ClaimsError, ClaimsFile, fraction, load_claims
+from fairbench.report.claims import NOT_TESTABLE, REFUTED, SUPPORTED, check_claims
+from tests.report.conftest import STORED_RUN
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "configs" / "claims" / "no-demographic-impact.yaml"
+
+
+def stored() -> dict:
+    return json.loads((STORED_RUN / "run.json").read_text())
+
+
+def verdicts(claims: dict, record: dict | None = None) -> dict[str, str]:
+    res = check_claims(record or stored(), ClaimsFile.model_validate(claims))
+    return {r.id: r.verdict for r in res}
+
+
+def test_worked_example_on_london():
+    res = {r.id: r for r in check_claims(stored(), load_claims(EXAMPLE))}
+    assert res["no-demographic-impact"].verdict == REFUTED
+    at100 = res["no-demographic-impact"].checks[0]
+    assert at100.verdict == REFUTED
+    assert any("black is at least 13% and white at most 0.89%" in e for e in at100.evidence)
+    assert any("33.3% [28%, 39%] (104/312)" in e for e in at100.evidence)
+    assert res["fmr-to-reference"].verdict == REFUTED
+    # 102 mated pairs cannot show 99.88 %: the headline is not testable, not supported
+    assert res["headline-accuracy"].verdict == NOT_TESTABLE
+    assert res["fnmr-skin-tone"].verdict == NOT_TESTABLE
+    assert "no attribute 'skin_tone'" in res["fnmr-skin-tone"].checks[0].evidence[0]
+    assert res["liveness-bona-fide"].verdict == NOT_TESTABLE
+
+
+def claim(*checks, cid="c"):
+    return {"claims": [{"id": cid, "text": "t", "checks": list(checks)}]}
+
+
+AT = {"target_fmr": 0.01}
+
+
+def test_rate_bounds_decide_on_the_interval():
+    # white FMR at 1 in 100: 42/9,384 = 0.448% [0.32%, 0.60%], bootstrap [0.14%, 0.89%]
+    ok = {"kind": "rate", "rate": "fmr", "attribute": "eth", "groups": ["white"],
+          "at_most": "1%", "at": AT}
+    assert verdicts(claim(ok))["c"] == SUPPORTED
+    assert verdicts(claim(ok | {"at_most": "0.1%"}))["c"] == REFUTED
+    assert verdicts(claim(ok | {"at_most": "0.5%"}))["c"] == NOT_TESTABLE
+    assert verdicts(claim(ok | {"groups": ["nobody"]}))["c"] == NOT_TESTABLE
+    assert verdicts(claim(ok | {"at": {"target_fmr": 1e-5}}))["c"] == NOT_TESTABLE
+
+
+def test_accuracy_must_name_its_errors():
+    with pytest.raises(ValueError, match="means"):
+        ClaimsFile.model_validate(claim({"kind": "accuracy", "at_least": 0.99, "at": AT}))
+    # accuracy >= 95 % read as FMR <= 5 % over all comparisons at FMR 1 in 100: supported
+    acc = {"kind": "accuracy", "at_least": "95%", "means": ["fmr"], "at": AT}
+    assert verdicts(claim(acc))["c"] == SUPPORTED
+    assert verdicts(claim(acc | {"at_least": "99.9%"}))["c"] == REFUTED
+
+
+def test_ratio_any_two_and_reference():
+    r = {"kind": "ratio", "rate": "fmr", "attribute": "sex", "at_most": 100, "at": AT}
+    assert verdicts(claim(r))["c"] == SUPPORTED  # 1.76% vs 1.51%: well within 100x
+    assert verdicts(claim(r | {"attribute": "eth", "at_most": 2,
+                               "skip_insufficient": True}))["c"] == REFUTED
+    # without skipping, a group with no pairs keeps a ratio claim from being supported
+    assert verdicts(claim(r | {"attribute": "eth", "at_most": 1e6}))["c"] == NOT_TESTABLE
+
+
+def test_summary_and_missing_families():
+    s = {"kind": "summary", "measure": "fdr", "attribute": "eth", "at_least": 0.5, "at": AT}
+    assert verdicts(claim(s))["c"] in (SUPPORTED, REFUTED, NOT_TESTABLE)
+    s2 = s | {"measure": "no_such_measure"}
+    assert verdicts(claim(s2))["c"] == NOT_TESTABLE
+    assert verdicts(claim({"kind": "rate", "rate": "fpir", "attribute": "eth",
+                           "at_most": 0.01, "at": AT}))["c"] == NOT_TESTABLE
+
+
+def test_percentages():
+    assert fraction("99.88%") == pytest.approx(0.9988)
+    assert fraction("99.88 %") == pytest.approx(0.9988)
+    assert fraction(0.5) == 0.5
+
+
+def test_bad_files_are_clear_errors(tmp_path):
+    with pytest.raises(ClaimsError, match="not found"):
+        load_claims(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("claims:\n  - id: x\n    text: y\n    checks: [{kind: ratio, rate: fmr}]\n"
+                   "extra: 1\n")
+    with pytest.raises(ClaimsError) as e:
+        load_claims(bad)
+    assert "extra" in e.value.render() and "attribute" in e.value.render()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fairbench.cli", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_exit_statuses(tmp_path):
+    r = cli("check-claims", str(STORED_RUN), str(EXAMPLE))
+    assert r.returncode == 1, r.stderr
+    assert "[REFUTED] no-demographic-impact" in r.stdout
+    good = tmp_path / "good.yaml"
+    good.write_text("claims:\n  - id: sex\n    text: t\n    checks:\n      - {kind: ratio, "
+                    "rate: fmr, attribute: sex, at_most: 100, at: {target_fmr: 0.01}}\n"
+                    "  - id: skin\n    text: t\n    checks:\n      - {kind: ratio, rate: fmr, "
+                    "attribute: skin_tone, at_most: 2, at: {target_fmr: 0.01}}\n")
+    r = cli("check-claims", str(STORED_RUN), str(good), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [x["verdict"] for x in doc["results"]] == [SUPPORTED, NOT_TESTABLE]
+    assert cli("check-claims", str(STORED_RUN), str(good), "--strict").returncode == 1
+    r = cli("check-claims", str(STORED_RUN), str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = cli("check-claims", str(tmp_path), str(EXAMPLE))
+    assert r.returncode == 2 and "run.json" in r.stderr
