@@ -174,13 +174,16 @@ def run_bench(
     if m >= 2:
         sub = frame.iloc[:m]
         plan_m = make_plan(sub, ["group"])
-        t0 = time.perf_counter()
-        cm = count_verification(emb[:m], "cosine", plan_m, [], list(targets), block=block,
-                                threads=threads)
-        fast_s = time.perf_counter() - t0
-        thr_m = [t.similarity for t in operating_points(cm, targets, [], float, float)
-                 if t.similarity is not None]
-        naive_s, _ = _naive(emb[:m], sub, thr_m)
+        fast_s = naive_s = np.inf
+        for k in range(reps):  # alternate; keep each side's best time
+            t0 = time.perf_counter()
+            cm = count_verification(emb[:m], "cosine", plan_m, [], list(targets), block=block,
+                                    threads=threads)
+            fast_s = min(fast_s, time.perf_counter() - t0)
+            if k < max(1, min(reps, 2)):  # the peer is slow: at most two runs
+                thr_m = [t.similarity for t in operating_points(cm, targets, [], float, float)
+                         if t.similarity is not None]
+                naive_s = min(naive_s, _naive(emb[:m], sub, thr_m)[0])
         out["naive_n"] = m
         out["naive_s"] = round(naive_s, 3)
         out["kernel_same_n_s"] = round(fast_s, 3)
