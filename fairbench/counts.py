@@ -68,9 +68,6 @@ class VerificationCounts:
         """True when every impostor pair scoring >= t is among the kept pairs."""
         return int(self.binning.index(np.array([t]))[0]) >= self.kept_floor_bin
 
-    def pooled_hist(self) -> np.ndarray:
-        return self.hist.sum(axis=0)
-
 
 def count_verification(
     embeddings: np.ndarray,

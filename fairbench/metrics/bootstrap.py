@@ -108,7 +108,10 @@ def impostor_rates(
     err_group: np.ndarray,
     n_groups: int,
 ) -> np.ndarray:
-    """(R, G) same-group FMR per replicate.
+    """(R, G) same-group FMR per replicate, one threshold at a time.
+
+    The straightforward form, kept as the reference the tables' one-pass, all-thresholds
+    computation (``level_weight_sums``) is tested against.
 
     ``n_img`` (n_subjects, G): images of each subject in each group; ``err_a``, ``err_b``:
     subject codes of the impostor pairs at or above the threshold, ``err_group`` their group.
