@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 
 from fairbench.counts import VerificationCounts
@@ -51,21 +52,28 @@ def build_plots(record: dict[str, Any], plan: Plan, counts: VerificationCounts,
         svg, png = plots.save(fig, out_dir / f"{kind}_{attr}")
         made.append(Plot(kind, attr, title, svg, png))
 
-    for view in views:
-        a = view.name
-        rows = by[by["attribute"] == a]
-        curves = group_curves(view, plan, counts)
-        keep("det", a, f"DET curves by {a}", plots.det_figure(a, curves, rows))
-        ref = str(rows["reference_group"].iloc[0] or "") if len(rows) else ""
-        part = cross[cross["attribute"] == a] if len(cross) else cross
-        if len(part):
-            keep("heatmap", a, f"Cross-group impostor FMR by {a}",
-                 plots.heatmap_figure(a, part, ref))
-        b = counts.binning
-        keep("scores", a, f"Score distributions by {a}",
-             plots.score_figure(a, curves, b.lo, b.hi, native, score_name, native_thr))
-        known = rows[[view.is_known(view.groups.index(g)) for g in rows["group"]]]
-        if len(known):
-            keep("ratio", a, f"FMR ratio to the reference group by {a}",
-                 plots.ratio_figure(a, known))
+    with matplotlib.rc_context(plots.RC):  # fonts and sizes apply when figures are made
+        for view in views:
+            _view_plots(view, plan, counts, by, cross, native, score_name, native_thr, keep)
     return made
+
+
+def _view_plots(view: Any, plan: Plan, counts: VerificationCounts, by: Any, cross: Any,
+                native: Any, score_name: str, native_thr: list[float], keep: Any) -> None:
+    """The four plots of one breakdown."""
+    a = view.name
+    rows = by[by["attribute"] == a]
+    curves = group_curves(view, plan, counts)
+    keep("det", a, f"DET curves by {a}", plots.det_figure(a, curves, rows))
+    ref = str(rows["reference_group"].iloc[0] or "") if len(rows) else ""
+    part = cross[cross["attribute"] == a] if len(cross) else cross
+    if len(part):
+        keep("heatmap", a, f"Cross-group impostor FMR by {a}",
+             plots.heatmap_figure(a, part, ref))
+    b = counts.binning
+    keep("scores", a, f"Score distributions by {a}",
+         plots.score_figure(a, curves, b.lo, b.hi, native, score_name, native_thr))
+    known = rows[[view.is_known(view.groups.index(g)) for g in rows["group"]]]
+    if len(known):
+        keep("ratio", a, f"FMR ratio to the reference group by {a}",
+             plots.ratio_figure(a, known))

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from fairbench.report.cells import one_in, pct  # noqa: E402
+from fairbench.report.cells import MIN_N, one_in, pct  # noqa: E402
 from fairbench.report.curves import GroupCurve  # noqa: E402
 
 RC = {"svg.hashsalt": "fairbench", "svg.fonttype": "none", "font.size": 8}
@@ -65,7 +65,7 @@ def _floor(ns: Sequence[int]) -> float:
 
 def det_figure(attribute: str, curves: Sequence[GroupCurve], points: pd.DataFrame) -> Figure:
     """DET per group: FNMR against FMR on probit axes; stored operating points marked."""
-    fig = Figure(figsize=(5.2, 4.4), layout="constrained")
+    fig = Figure(figsize=(5.2, 4.4))
     ax = fig.add_subplot()
     fx = _floor([c.n_nonmated for c in curves])
     fy = _floor([c.n_mated for c in curves])
@@ -77,8 +77,10 @@ def det_figure(attribute: str, curves: Sequence[GroupCurve], points: pd.DataFram
             continue
         color = f"C{i % 10}"
         keep = (c.fmr <= 0.5) | (c.fnmr <= 0.5)
-        ax.plot(cx(c.fmr[keep]), cy(c.fnmr[keep]), color=color, lw=1.2,
-                label=f"{c.group} ({c.n_nonmated:,} impostor, {c.n_mated:,} mated pairs)")
+        few = min(c.n_nonmated, c.n_mated) < MIN_N
+        ax.plot(cx(c.fmr[keep]), cy(c.fnmr[keep]), color=color, lw=1.2, ls="--" if few else "-",
+                label=f"{c.group} ({c.n_nonmated:,} impostor, {c.n_mated:,} mated pairs"
+                      f"{'; too few to read' if few else ''})")
         for _, r in points[points["group"] == c.group].iterrows():
             ax.plot(cx(r["fmr"]), cy(r["fnmr"]), MARKERS[ops.index(_op_name(r)) % 8],
                     color=color, ms=5, mec="black", mew=0.5)
@@ -92,6 +94,7 @@ def det_figure(attribute: str, curves: Sequence[GroupCurve], points: pd.DataFram
     ax.set_title(f"DET by {attribute} (normal-deviate axes)")
     ax.grid(True, lw=0.3)
     ax.legend(fontsize=6, loc="upper right")
+    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.17, top=0.93)
     return fig
 
 
@@ -104,8 +107,15 @@ def heatmap_figure(attribute: str, cross: pd.DataFrame, reference: str) -> Figur
     pos = cross["fmr"][cross["fmr"] > 0]
     vmin = float(pos.min()) if len(pos) else 1e-4
     vmax = max(float(pos.max()) if len(pos) else 1e-3, vmin * 10)
-    size = 0.55 * G + 1.2
-    fig = Figure(figsize=(size * len(panels) + 1.0, size + 0.6), layout="constrained")
+    size = 0.55 * G + 0.4
+    chars = max(len(str(g)) for g in groups) + 6
+    label_in = 0.065 * chars + 0.35  # room for tick labels (fixed margins: no layout engine)
+    width = size * len(panels) + 0.35 * (len(panels) - 1) + label_in + 1.3
+    height = size + label_in * 0.75 + 0.7
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=label_in / width, right=1 - 1.2 / width,
+                        bottom=(label_in * 0.75 + 0.2) / height, top=1 - 0.5 / height,
+                        wspace=0.35 / size)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     im = None
     for ax, (_, part) in zip(axes, panels):
@@ -136,7 +146,8 @@ def heatmap_figure(attribute: str, cross: pd.DataFrame, reference: str) -> Figur
         ax.set_xlabel(f"{attribute} of second image")
     axes[0].set_ylabel(f"{attribute} of first image")
     if im is not None:
-        fig.colorbar(im, ax=list(axes), shrink=0.8, label="impostor FMR (log scale)")
+        cax = fig.add_axes((1 - 1.0 / width, 0.25, 0.15 / width, 0.6))
+        fig.colorbar(im, cax=cax, label="impostor FMR (log scale)")
     fig.suptitle(f"Cross-group impostor FMR by {attribute} (grey: no false match or no "
                  "pairs; red box: reference group)", fontsize=8)
     return fig
@@ -146,7 +157,7 @@ def score_figure(attribute: str, curves: Sequence[GroupCurve], lo: float, hi: fl
                  native: Callable[[np.ndarray], np.ndarray], score_name: str,
                  thresholds: Sequence[float]) -> Figure:
     """Same-group impostor and genuine score distributions per group, native scale."""
-    fig = Figure(figsize=(6.0, 4.6), layout="constrained")
+    fig = Figure(figsize=(6.0, 4.6))
     ax_i, ax_g = fig.subplots(2, 1, sharex=True)
     gen = [native(c.genuine) for c in curves if len(c.genuine)]
     allg = np.concatenate(gen) if gen else np.zeros(1)
@@ -175,6 +186,7 @@ def score_figure(attribute: str, curves: Sequence[GroupCurve], lo: float, hi: fl
     ax_i.set_title(f"Score distributions by {attribute} (dashed: operating points)")
     ax_i.legend(fontsize=6)
     ax_g.legend(fontsize=6)
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.1, top=0.93, hspace=0.12)
     return fig
 
 
@@ -182,7 +194,12 @@ def ratio_figure(attribute: str, rows: pd.DataFrame) -> Figure:
     """FMR ratio to the reference group with bootstrap 95 % whiskers, one panel per point."""
     keys = ["threshold_kind", "target_fmr", "threshold_native"]
     panels = list(rows.groupby(keys, sort=False, dropna=False))
-    fig = Figure(figsize=(2.6 * len(panels) + 0.6, 3.4), layout="constrained")
+    chars = max(len(str(g)) for g in rows["group"]) + 6
+    label_in = 0.06 * chars + 0.2
+    width, height = 2.2 * len(panels) + 1.0, 2.6 + label_in
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.8 / width, right=1 - 0.15 / width, bottom=label_in / height,
+                        top=1 - 0.5 / height, wspace=0.08)
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
     for ax, (_, part) in zip(axes, panels):
         ref = str(part["reference_group"].iloc[0] or "")

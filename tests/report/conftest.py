@@ -42,3 +42,22 @@ def need_program(path: str, what: str, hint: str) -> Path:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(msg)
     pytest.skip(msg)
+
+
+@pytest.fixture()
+def fairbench_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run ``fairbench ARGS`` in-process through cli.main (exit statuses included):
+    returns (status, stdout, stderr). Faster than a subprocess per call."""
+    from fairbench import cli
+
+    def call(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.argv", ["fairbench", *args])
+        code: int | str | None = 0
+        try:
+            cli.main()
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr()
+        return int(code or 0), out.out, out.err
+
+    return call

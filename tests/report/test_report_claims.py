@@ -4,8 +4,6 @@ verdict rules on small records; exit statuses 1 (refuted) and 2 (bad input)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -104,26 +102,21 @@ def test_bad_files_are_clear_errors(tmp_path):
     assert "extra" in e.value.render() and "attribute" in e.value.render()
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fairbench.cli", *args], capture_output=True,
-                          text=True, timeout=120)
-
-
-def test_cli_exit_statuses(tmp_path):
-    r = cli("check-claims", str(STORED_RUN), str(EXAMPLE))
-    assert r.returncode == 1, r.stderr
-    assert "[REFUTED] no-demographic-impact" in r.stdout
+def test_cli_exit_statuses(tmp_path, fairbench_cli):
+    code, out, err = fairbench_cli("check-claims", str(STORED_RUN), str(EXAMPLE))
+    assert code == 1, err
+    assert "[REFUTED] no-demographic-impact" in out
     good = tmp_path / "good.yaml"
     good.write_text("claims:\n  - id: sex\n    text: t\n    checks:\n      - {kind: ratio, "
                     "rate: fmr, attribute: sex, at_most: 100, at: {target_fmr: 0.01}}\n"
                     "  - id: skin\n    text: t\n    checks:\n      - {kind: ratio, rate: fmr, "
                     "attribute: skin_tone, at_most: 2, at: {target_fmr: 0.01}}\n")
-    r = cli("check-claims", str(STORED_RUN), str(good), "--json")
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    code, out, err = fairbench_cli("check-claims", str(STORED_RUN), str(good), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
     assert [x["verdict"] for x in doc["results"]] == [SUPPORTED, NOT_TESTABLE]
-    assert cli("check-claims", str(STORED_RUN), str(good), "--strict").returncode == 1
-    r = cli("check-claims", str(STORED_RUN), str(tmp_path / "missing.yaml"))
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    r = cli("check-claims", str(tmp_path), str(EXAMPLE))
-    assert r.returncode == 2 and "run.json" in r.stderr
+    assert fairbench_cli("check-claims", str(STORED_RUN), str(good), "--strict")[0] == 1
+    code, _, err = fairbench_cli("check-claims", str(STORED_RUN), str(tmp_path / "none.yaml"))
+    assert code == 2 and "claims file not found" in err
+    code, _, err = fairbench_cli("check-claims", str(tmp_path), str(EXAMPLE))
+    assert code == 2 and "run.json" in err
