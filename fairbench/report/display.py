@@ -116,20 +116,38 @@ def cross_group_sections(df: pd.DataFrame) -> list[Section]:
     return out
 
 
-def summary_sections(df: pd.DataFrame) -> list[Section]:
-    """Max/GeoMean, largest difference, FDR and GARBE with bootstrap intervals."""
+def _errors(by: pd.DataFrame | None, r: dict[str, Any]) -> int | None:
+    """Errors behind a summary row (FMR and/or FNMR of the compared groups); None if unknown."""
+    if by is None or by.empty:
+        return None
+    m = str(r["measure"])
+    rates = ["fmr"] if m.startswith("fmr") else ["fnmr"] if m.startswith("fnmr") \
+        else ["fmr", "fnmr"]
+    groups = str(r.get("groups_compared") or "").split("; ")
+    sel = by[(by["attribute"] == r["attribute"]) & by["group"].isin(groups)
+             & (by["threshold_native"] == r["threshold_native"])]
+    return int(sum(sel[f"{x}_errors"].sum() for x in rates)) if len(sel) else None
+
+
+def summary_sections(df: pd.DataFrame, by: pd.DataFrame | None = None) -> list[Section]:
+    """Max/GeoMean, largest difference, FDR and GARBE with bootstrap intervals; a measure
+    over groups that made no error at all says so instead of printing 0."""
     if df.empty:
         return []
     cols = ["attribute", "operating point", "measure", "value [bootstrap 95% CI]",
             "worst group", "best group"]
-    rows = [[
-        str(r["attribute"]),
-        op_label(r["threshold_kind"], r["target_fmr"], r["threshold_native"]),
-        str(r["measure"]),
-        value_text(r.get("value"), r.get("ci_low"), r.get("ci_high")),
-        _group(r.get("worst_group") or ""),
-        _group(r.get("best_group") or ""),
-    ] for r in _rows(df)]
+    rows = []
+    for r in _rows(df):
+        none = _errors(by, r) == 0
+        rows.append([
+            str(r["attribute"]),
+            op_label(r["threshold_kind"], r["target_fmr"], r["threshold_native"]),
+            str(r["measure"]),
+            "no errors in any compared group: not measurable" if none
+            else value_text(r.get("value"), r.get("ci_low"), r.get("ci_high")),
+            "" if none else _group(r.get("worst_group") or ""),
+            "" if none else _group(r.get("best_group") or ""),
+        ])
     notes = ["Max/GeoMean: largest group rate over the geometric mean (NIST FRTE); FDR: 1 = "
              "no differential; GARBE: 0 = no differential (ISO/IEC 19795-10). Unknown groups "
              "are left out."]

@@ -123,7 +123,7 @@ def ratio_clause(row: Mapping[str, Any], rate: str, ref: Mapping[str, Any] | Non
 
 
 def fmr_sentence(row: Mapping[str, Any], ctx: Context, describe: str = "",
-                 ref: Mapping[str, Any] | None = None, ref_describe: str = "") -> str:
+                 ref: Mapping[str, Any] | None = None) -> str:
     """One sentence about a group's same-group false match rate."""
     c = RateCell.from_row(row, "fmr", "n_nonmated")
     who = people(str(row["attribute"]), str(row["group"]), describe)

@@ -46,7 +46,7 @@ def table_views(t: VerificationTables) -> list[tuple[str, pd.DataFrame, list[Sec
     return [
         ("verification_by_group", by, by_group_sections(by)),
         ("fmr_cross_group", t.cross_group, cross_group_sections(t.cross_group)),
-        ("verification_summary", t.summary, summary_sections(t.summary)),
+        ("verification_summary", t.summary, summary_sections(t.summary, by)),
         ("failure_to_acquire", _fta_frame(by), fta_sections(by)),
     ]
 

@@ -50,7 +50,7 @@ def rendered() -> dict[str, str]:
                           sn.describe_attributes(rec), rec["dataset"]["attributes"])
     out = {}
     for stem, secs in (("verification_by_group", by_group_sections(by)),
-                       ("verification_summary", summary_sections(summ)),
+                       ("verification_summary", summary_sections(summ, by)),
                        ("failure_to_acquire", fta_sections(by)),
                        ("fmr_cross_group", cross_group_sections(cross))):
         out[f"{stem}.md"] = render.markdown(secs, head)
@@ -80,6 +80,8 @@ def test_golden_cells_say_what_they_lack():
     for line in md.splitlines():
         cells = [c.strip() for c in line.split("|")]
         assert "0" not in cells and "0.0" not in cells and "0%" not in cells, line
+    summary = (GOLDEN / "verification_summary.md").read_text()
+    assert "| 0 [0, 0] |" not in summary and "no errors in any compared group" in summary
 
 
 def test_report_recomputes_the_stored_numbers():
