@@ -91,6 +91,8 @@ def run(
     records = ds.manifest.records()
     tpl = extract_templates(m, records, cache, config.matcher.batch_size, progress)
     timings["templates"] = time.perf_counter() - t1
+    if config.mode == "identification":
+        return _run_1n(config, output_dir, created, ds, m, info, tpl, timings, t0)
 
     t2 = time.perf_counter()
     vc = config.verification
@@ -134,6 +136,54 @@ def run(
     return RunResult(final, record, tables)
 
 
+def _run_1n(config: Config, output_dir: str | Path, created: Any, ds: Dataset, m: Matcher,
+            info: Any, tpl: Templates, timings: dict[str, float], t0: float) -> RunResult:
+    """The 1:N branch of :func:`run`: its own tables, plan file and record."""
+    from fairbench.identify import run_identification
+    from fairbench.report.identification import write_identification_tables
+    from fairbench.search_plan import MATED, NONMATED
+
+    t2 = time.perf_counter()
+    res = run_identification(config, ds.manifest.frame, ds.attributes, tpl.embeddings,
+                             info.similarity, ds.label_sources)
+    timings["search_and_metrics"] = time.perf_counter() - t2
+    cfg_hash = config.hash()
+    rid = run_id(created.strftime("%Y%m%dT%H%M%SZ"), info.name, ds.name, cfg_hash) + "-1n"
+    sp = res.search_plan
+    record = _record(rid, created.isoformat(), config, cfg_hash, ds, info.to_dict(), m, tpl,
+                     res.plan, None, [], None, timings)
+    record["mode"] = "identification"
+    record["comparisons"] = {
+        "gallery_subjects": res.gallery_size, "gallery_images": int((sp.role == "gallery").sum()),
+        "mated_searches": int((sp.role == MATED).sum()),
+        "nonmated_searches": int((sp.role == NONMATED).sum()),
+    }
+    record["thresholds"] = [t.to_dict() for t in res.thresholds]
+    record["metrics"] = {"identification_by_group": _records(res.by_group)}
+    validate(record)
+    stage = StagingDir(Path(output_dir) / rid)
+    try:
+        _images_frame(ds, tpl).to_csv(stage.path / "images.csv", index=False)
+        sp.frame(ds.manifest.frame["image_id"].tolist()).to_csv(
+            stage.path / "search_plan.csv", index=False)
+        o = res.outcomes
+        np.savez_compressed(stage.path / "search.npz", probe=o.probe, mated=o.mated,
+                            mate_rank=o.mate_rank, mate_score=o.mate_score,
+                            nonmate_score=o.nonmate_score, nonmate_subject=o.nonmate_subject)
+        (stage.path / "config.yaml").write_text(
+            yaml.safe_dump(config.resolved(), sort_keys=False), encoding="utf-8")
+        write_identification_tables(stage.path / "tables", res.by_group, res.false_candidates,
+                                    res.sweeps, header(record))
+        timings["total"] = time.perf_counter() - t0
+        record["timings_s"] = timings
+        write_json(stage.path / "run.json", record)
+        final = stage.commit()
+    except BaseException:
+        stage.abort()
+        raise
+    return RunResult(final, record, None)  # type: ignore[arg-type]
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -141,7 +191,7 @@ def _sha(path: Path) -> str:
 def _record(
     rid: str, created: str, config: Config, cfg_hash: str, ds: Dataset, info: dict[str, Any],
     m: Matcher, tpl: Templates, plan: Any, counts: Any, thresholds: list[Threshold],
-    tables: VerificationTables, timings: dict[str, float],
+    tables: VerificationTables | None, timings: dict[str, float],
 ) -> dict[str, Any]:
     card = ds.card.model_dump(mode="json") if ds.card else None
     card_sha = _sha(card_path(ds.card.name)) if ds.card else None
@@ -170,10 +220,11 @@ def _record(
             "failure_reasons": dict(reasons), "cache_hits": tpl.cache_hits,
             "computed": tpl.computed,
         },
-        "comparisons": {"mated": plan.n_mated, "nonmated": plan.n_nonmated,
-                        "kept_impostor_pairs": len(counts.kept_s)},
+        "comparisons": {} if counts is None else {
+            "mated": plan.n_mated, "nonmated": plan.n_nonmated,
+            "kept_impostor_pairs": len(counts.kept_s)},
         "thresholds": [t.to_dict() for t in thresholds],
-        "metrics": {
+        "metrics": {} if tables is None else {
             "verification_by_group": _records(tables.by_group),
             "verification_summary": _records(tables.summary),
         },

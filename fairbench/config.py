@@ -94,6 +94,61 @@ class VerificationConfig(_Strict):
         return sorted(set(v), reverse=True)
 
 
+class GalleryConfig(_Strict):
+    """Which images of an enrolled subject go into the gallery."""
+
+    per_subject: int = Field(1, ge=1)
+    select: dict[str, str] = Field(default_factory=dict)  # e.g. {expression: neutral}
+
+
+class MakeupConfig(_Strict):
+    """Gallery make-up sweep: over-represent each group of ``attribute`` in turn."""
+
+    attribute: str | None = None  # default: the first dataset attribute
+    share: float = Field(0.5, gt=0, lt=1)
+
+
+class IdentificationConfig(_Strict):
+    """1:N searches: plan, operating points, sweeps (its own mode and report)."""
+
+    seed: int = 0
+    nonmated_share: float = Field(0.2, gt=0, lt=1)
+    rank: int = Field(1, ge=1)
+    candidates: int = Field(20, ge=1)
+    target_fpir: list[float] = Field(default_factory=lambda: [1e-1, 1e-2])
+    reference_group: dict[str, str] = Field(default_factory=dict)
+    reference_fpir: float = Field(0.002, gt=0, lt=1)
+    fixed_thresholds: list[float] = Field(default_factory=list)
+    gallery: GalleryConfig = Field(default_factory=GalleryConfig)
+    gallery_fractions: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
+    makeup: MakeupConfig | None = Field(default_factory=MakeupConfig)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    min_errors: int = Field(30, ge=1)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    storage: Literal["float32", "float16"] = "float32"
+
+    @field_validator("target_fpir")
+    @classmethod
+    def _rates(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not 0 < x < 1]
+        if bad:
+            raise ValueError(f"target FPIRs must lie strictly between 0 and 1, got {bad}")
+        return sorted(set(v), reverse=True)
+
+    @model_validator(mode="after")
+    def _rank_listed(self) -> IdentificationConfig:
+        if self.rank > self.candidates:
+            raise ValueError("identification.rank cannot exceed identification.candidates")
+        return self
+
+    @field_validator("gallery_fractions")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if any(not 0 < x <= 1 for x in v):
+            raise ValueError("gallery fractions must lie in (0, 1]")
+        return sorted(set(v))
+
+
 class CacheConfig(_Strict):
     enabled: bool = True
     dir: Path | None = None  # default ~/.cache/fairbench/templates
@@ -102,10 +157,11 @@ class CacheConfig(_Strict):
 class Config(_Strict):
     """A whole run."""
 
-    mode: Literal["verification"] = "verification"
+    mode: Literal["verification", "identification"] = "verification"
     dataset: DatasetConfig
     matcher: MatcherConfig = Field(default_factory=MatcherConfig)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    identification: IdentificationConfig = Field(default_factory=IdentificationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
 
     @model_validator(mode="after")
@@ -116,8 +172,12 @@ class Config(_Strict):
         return self
 
     def resolved(self) -> dict[str, Any]:
-        """The config as plain JSON-able data, defaults included."""
-        return self.model_dump(mode="json")
+        """The config as plain JSON-able data, defaults included.
+
+        Only the running mode's section is kept: 1:1 and 1:N runs stay separate.
+        """
+        other = "identification" if self.mode == "verification" else "verification"
+        return self.model_dump(mode="json", exclude={other})
 
     def hash(self) -> str:
         """sha256 of the canonical JSON of the resolved config."""

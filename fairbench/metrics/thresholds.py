@@ -39,17 +39,24 @@ class Threshold:
         return f"native={self.native:g}"
 
 
-def threshold_for_fmr(counts: VerificationCounts, f: float) -> float | None:
-    """Smallest float32 t with pooled FMR(t) <= f, or None if f * n < 1."""
-    n = int(counts.n_nonmated.sum())
+def smallest_threshold(top_scores: np.ndarray, n: int, f: float) -> float | None:
+    """Smallest float32 t with #{s >= t} / n <= f, given (at least) the highest scores.
+
+    ``top_scores`` must hold every score from the (floor(f n) + 1)-th highest up; None
+    when f * n < 1 (the data cannot support the target).
+    """
     m = int(np.floor(f * n))
     if n == 0 or m < 1:
         return None
-    kept = np.sort(counts.kept_s)[::-1]
-    if len(kept) < m + 1:
-        raise RuntimeError("kept pairs do not reach the target's rank; counts are inconsistent")
-    s_m1 = np.float32(kept[m])
-    return float(np.nextafter(s_m1, np.float32(np.inf)))
+    top = np.sort(np.asarray(top_scores, dtype=np.float32))[::-1]
+    if len(top) < m + 1:
+        raise RuntimeError("scores do not reach the target's rank; counts are inconsistent")
+    return float(np.nextafter(top[m], np.float32(np.inf)))
+
+
+def threshold_for_fmr(counts: VerificationCounts, f: float) -> float | None:
+    """Smallest float32 t with pooled FMR(t) <= f, or None if f * n < 1."""
+    return smallest_threshold(counts.kept_s, int(counts.n_nonmated.sum()), f)
 
 
 def operating_points(
