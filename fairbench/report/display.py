@@ -68,9 +68,10 @@ def by_group_sections(df: pd.DataFrame) -> list[Section]:
             "FNMR ratio to reference [bootstrap 95% CI]"]
     out = []
     for attr, part in df.groupby("attribute", sort=False):
-        rows, ref, src = [], "", ""
+        rows, refs, src = [], [], ""
         for r in _rows(part):
-            ref = r.get("reference_group") or ref
+            if r.get("reference_group") and r["reference_group"] not in refs:
+                refs.append(r["reference_group"])
             src = r.get("label_source") or src
             rows.append([
                 _group(r["group"]),
@@ -81,8 +82,11 @@ def by_group_sections(df: pd.DataFrame) -> list[Section]:
                 *[_ratio(r, p) for p in ("fmr", "fnmr")],
             ])
         notes = [NOTE_CELLS]
-        if ref:
-            notes.insert(0, f"Reference group: {_group(ref)}.")
+        if len(refs) == 1:
+            notes.insert(0, f"Reference group: {_group(refs[0])}.")
+        elif refs:
+            notes.insert(0, "Reference group: the group with the lowest FMR at each operating "
+                            "point (marked '1 (reference)'), as none was configured.")
         if src:
             notes.insert(0, f"Labels: {src}.")
         title = "All comparisons" if attr == "all" else f"Verification by {attr}"

@@ -22,6 +22,7 @@ from fairbench.report.tables import (
     table_views,
     write_sections,
     write_verification_tables,
+    write_views,
 )
 from fairbench.results import load_counts, read_run
 
@@ -70,8 +71,9 @@ def build_report(run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     rec, head = run.record, header(run.record)
-    written = write_verification_tables(run_dir / "tables", run.tables, head)
-    sections = {stem: secs for stem, _, secs in table_views(run.tables)}
+    views = table_views(run.tables)
+    written = write_views(run_dir / "tables", views, head)
+    sections = {stem: secs for stem, _, secs in views}
     for name, records in (rec.get("metrics") or {}).items():
         if name not in KNOWN_METRICS and records:
             sections[name] = generic_sections(name, records)

@@ -88,10 +88,16 @@ def write_sections(
 
 def write_verification_tables(tables_dir: Path, t: VerificationTables, header: str) -> list[Path]:
     """Write every verification table in every format; returns the files written."""
+    return write_views(tables_dir, table_views(t), header)
+
+
+def write_views(tables_dir: Path, views: Sequence[tuple[str, pd.DataFrame, list[Section]]],
+                header: str) -> list[Path]:
+    """Write prepared table views (see :func:`table_views`) and the LaTeX wrapper."""
     tables_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     stems = []
-    for stem, frame, sections in table_views(t):
+    for stem, frame, sections in views:
         written += write_sections(tables_dir, stem, sections, header, frame)
         stems.append(stem)
     doc = tables_dir / LATEX_DOCUMENT
