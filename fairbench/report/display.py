@@ -181,3 +181,31 @@ def generic_sections(name: str, records: list[dict[str, Any]]) -> list[Section]:
     rows = [["" if r.get(c) is None else (f"{r[c]:.6g}" if isinstance(r[c], float)
                                           else str(r[c])) for c in cols] for r in records]
     return [Section(name.replace("_", " ").capitalize(), cols, rows, key=name)]
+
+
+def _id_op(r: dict[str, Any]) -> str:
+    """'FPIR 1 in 10 (threshold 0.531)', '... on white', or 'fixed threshold 0.6'."""
+    kind, target, native = r.get("threshold_kind"), r.get("target_fpir"), r["threshold_native"]
+    if kind in ("target_fpir", "reference_fpir") and target is not None:
+        on = f" on {_group(r.get('reference_group'))}" if kind == "reference_fpir" else ""
+        return f"FPIR {one_in(float(target))}{on} (threshold {float(native):.4g})"
+    return f"fixed threshold {float(native):.4g}"
+
+
+def identification_sections(df: pd.DataFrame) -> list[Section]:
+    """1:N per attribute: FPIR over non-mated searches, FNIR over mated searches."""
+    cols = ["group", "operating point", "gallery size", "people",
+            "FPIR (non-mated searches)", "FNIR (mated searches)", "rank"]
+    out = []
+    for attr, part in df.groupby("attribute", sort=False):
+        rows = [[
+            _group(r["group"]), _id_op(r),
+            "" if r.get("gallery_size") is None else f"{int(r['gallery_size']):,}",
+            "" if r.get("n_subjects") is None else f"{int(r['n_subjects']):,}",
+            RateCell.from_row(r, "fpir", "n_nonmated_searches").text(),
+            RateCell.from_row(r, "fnir", "n_mated_searches").text(),
+            "" if r.get("rank") is None else str(int(r["rank"])),
+        ] for r in _rows(part)]
+        out.append(Section(f"1:N identification by {attr}", cols, rows, [NOTE_CELLS],
+                           key=f"identification-{attr}", attribute=str(attr)))
+    return out

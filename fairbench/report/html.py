@@ -122,6 +122,8 @@ def _thresholds(rec: Mapping[str, Any]) -> str:
 
 
 def _tables(title: str, key: str, sections: Sequence[Section], open_attrs: set[str]) -> str:
+    if not sections:
+        return ""
     shown = [s for s in sections if _attr_of(s) in open_attrs]
     hidden = [s for s in sections if _attr_of(s) not in open_attrs]
     more = ""
@@ -146,7 +148,8 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
     for s in sentences:
         groups.setdefault(s.operating_point, []).append(f"<li>{_e(s.text)}</li>")
     cites = "".join(f"<h3>{_e(op)}</h3><ol class=\"citations\">{''.join(items)}</ol>"
-                    for op, items in groups.items())
+                    for op, items in groups.items()) or \
+        "<p>No citation sentences for this kind of run yet; cite the tables' cells.</p>"
     figs = "".join(_img(p) for p in plots)
     body = [
         f"<h1>{_e(title)}</h1>{banner}",
@@ -162,7 +165,7 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
                 sections.get("verification_by_group", []), attrs),
         _tables("Cross-group impostor FMR", "cross-group",
                 sections.get("fmr_cross_group", []), attrs),
-        f"<section id=\"plots\"><h2>Plots</h2>{figs}</section>",
+        f"<section id=\"plots\"><h2>Plots</h2>{figs}</section>" if figs else "",
     ]
     for key, secs in sections.items():
         if key not in ("verification_by_group", "fmr_cross_group"):

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fairbench.counts import VerificationCounts
 from fairbench.metrics.thresholds import Threshold
 from fairbench.metrics.verification import VerificationTables, tables_from_counts
 from fairbench.plan import Plan
 from fairbench.report import sentences as sn
-from fairbench.report.display import generic_sections
+from fairbench.report.display import generic_sections, identification_sections
 from fairbench.report.figures import build_plots
 from fairbench.report.html import html_report
 from fairbench.report.tables import (
@@ -69,6 +70,8 @@ def rebuild(run_dir: str | Path) -> list[Path]:
 def build_report(run_dir: str | Path) -> list[Path]:
     """Tables, plots, citations.md and report.html; returns every file written."""
     run_dir = Path(run_dir)
+    if read_run(run_dir).mode == "identification":
+        return identification_report(run_dir)
     run = load_run(run_dir)
     rec, head = run.record, header(run.record)
     views = table_views(run.tables)
@@ -89,3 +92,23 @@ def build_report(run_dir: str | Path) -> list[Path]:
     page = run_dir / "report.html"
     atomic_text(page, html_report(rec, sections, plots, cites))
     return [*written, cpath, page]
+
+
+def identification_report(run_dir: Path) -> list[Path]:
+    """A 1:N run (no counts.npz): its stored per-group table as LaTeX and HTML (the run wrote
+    the CSV and Markdown) and report.html; no plots or sentences for this mode yet."""
+    rec = read_run(run_dir).model_dump()
+    head = header(rec)
+    sections: dict[str, list] = {}
+    written: list[Path] = []
+    for name, records in (rec.get("metrics") or {}).items():
+        if not records:
+            continue
+        df = pd.DataFrame(records)
+        secs = identification_sections(df) if name == "identification_by_group" \
+            else generic_sections(name, records)
+        sections[name] = secs
+        written += write_sections(run_dir / "tables", name, secs, head, formats=("tex", "html"))
+    page = run_dir / "report.html"
+    atomic_text(page, html_report(rec, sections, [], []))
+    return [*written, page]

@@ -67,6 +67,7 @@ def write_sections(
     sections: Sequence[Section],
     header: str,
     frame: pd.DataFrame | None = None,
+    formats: Sequence[str] = ("md", "tex", "html"),
 ) -> list[Path]:
     """One table in every format: .csv (when a frame is given), .md, .tex, .html."""
     written = []
@@ -80,6 +81,8 @@ def write_sections(
         ("html", lambda: render.html_tables(sections)),
     ]
     for ext, make in fmts:
+        if ext not in formats:
+            continue
         p = tables_dir / f"{stem}.{ext}"
         atomic_text(p, make())
         written.append(p)
