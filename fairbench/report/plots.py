@@ -94,7 +94,7 @@ def det_figure(attribute: str, curves: Sequence[GroupCurve], points: pd.DataFram
     ax.set_title(f"DET by {attribute} (normal-deviate axes)")
     ax.grid(True, lw=0.3)
     ax.legend(fontsize=6, loc="upper right")
-    fig.subplots_adjust(left=0.15, right=0.94, bottom=0.17, top=0.93)
+    fig.subplots_adjust(left=0.15, right=0.94, bottom=0.17, top=0.91)
     return fig
 
 
