@@ -79,8 +79,9 @@ def build_report(run_dir: str | Path) -> list[Path]:
     sections = {stem: secs for stem, _, secs in views}
     for name, records in (rec.get("metrics") or {}).items():
         if name not in KNOWN_METRICS and records:
-            sections[name] = generic_sections(name, records)
-            written += write_sections(run_dir / "tables", name, sections[name], head)
+            sections[name] = generic_sections(name, records)  # the run wrote its CSV/MD
+            written += write_sections(run_dir / "tables", name, sections[name], head,
+                                      formats=("tex", "html"))
     plots = build_plots(rec, run.plan, run.counts, run.tables, run_dir / "plots")
     written += [p for pl in plots for p in (pl.svg, pl.png)]
     by_group = run.tables.by_group.astype(object).where(run.tables.by_group.notna(), None)
