@@ -110,17 +110,32 @@ def run(
     tables = tables_from_counts(plan, counts, tpl.acquired, thresholds, resolved,
                                 ds.label_sources)
     timings["metrics"] = time.perf_counter() - t3
+    cap = None
+    if config.capture is not None:  # capture stress, liveness, transactions
+        from fairbench.capture.pipeline import capture_stage
+        t4 = time.perf_counter()
+        cap, _ = capture_stage(config, ds, m, tpl, thresholds, kind, progress)
+        ds.label_sources.update(cap.label_sources)
+        timings["capture"] = time.perf_counter() - t4
 
     cfg_hash = config.hash()
     stamp = created.strftime("%Y%m%dT%H%M%SZ")
     rid = run_id(stamp, info.name, ds.name, cfg_hash)
     record = _record(rid, created.isoformat(), config, cfg_hash, ds, info.to_dict(), m,
                      tpl, plan, counts, thresholds, tables, timings)
+    if cap is not None:
+        from fairbench.report.capture import add_to_record
+        add_to_record(record, cap)
     validate(record)
 
     stage = StagingDir(Path(output_dir) / rid)
     try:
-        _images_frame(ds, tpl).to_csv(stage.path / "images.csv", index=False)
+        images = _images_frame(ds, tpl)
+        if cap is not None:
+            from fairbench.report.capture import with_skin_tone, write_capture_tables
+            images = with_skin_tone(images, cap)
+            write_capture_tables(stage.path / "tables", cap)
+        images.to_csv(stage.path / "images.csv", index=False)
         save_counts(stage.path / "counts.npz", plan, counts, tpl.acquired,
                     ds.manifest.frame["image_id"].tolist())
         (stage.path / "config.yaml").write_text(

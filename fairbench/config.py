@@ -149,6 +149,44 @@ class IdentificationConfig(_Strict):
         return sorted(set(v))
 
 
+class AcquisitionConfig(_Strict):
+    """When an image counts as acquired: the matcher got a template and these bars hold."""
+
+    min_detector_score: float = Field(0.0, ge=0.0)
+    min_face_px: float = Field(0.0, ge=0.0)  # shorter side of the face box, in pixels
+
+
+class SkinToneConfig(_Strict):
+    """Derived skin tone (ITA from landmark skin patches) and its band -> group mapping."""
+
+    enabled: bool = True
+    groups: dict[str, str] = Field(default_factory=lambda: {
+        "very_light": "lighter", "light": "lighter", "intermediate": "medium",
+        "tan": "medium", "brown": "darker", "dark": "darker"})
+
+
+class LivenessConfig(_Strict):
+    """A presentation-attack detection plugin and its operating point."""
+
+    name: str = "onnx"
+    params: dict[str, Any] = Field(default_factory=dict)
+    threshold: float = 0.5  # bona fide when score >= threshold
+    validated: bool = False  # False: every liveness figure is labelled unvalidated
+
+
+class CaptureConfig(_Strict):
+    """Capture stress, acquisition rule, derived skin tone, liveness, transaction level."""
+
+    conditions: list[str] = Field(default_factory=lambda: ["clean"])
+    seed: int = 0
+    detector_model: Path  # YuNet, for face boxes and landmarks (skin patches, PAD crops)
+    acquisition: AcquisitionConfig = Field(default_factory=AcquisitionConfig)
+    skin_tone: SkinToneConfig | None = Field(default_factory=SkinToneConfig)
+    liveness: LivenessConfig | None = None
+    target_fmr: float | None = None  # 1:1 operating point; default the first supported
+    transaction_k: list[int] = Field(default_factory=lambda: [1, 5, 30])
+
+
 class CacheConfig(_Strict):
     enabled: bool = True
     dir: Path | None = None  # default ~/.cache/fairbench/templates
@@ -163,6 +201,7 @@ class Config(_Strict):
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
     identification: IdentificationConfig = Field(default_factory=IdentificationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    capture: CaptureConfig | None = None  # capture, liveness, transaction (1:1 runs)
 
     @model_validator(mode="after")
     def _simulated_pairs(self) -> Config:
@@ -177,7 +216,8 @@ class Config(_Strict):
         Only the running mode's section is kept: 1:1 and 1:N runs stay separate.
         """
         other = "identification" if self.mode == "verification" else "verification"
-        return self.model_dump(mode="json", exclude={other})
+        drop = {other} | ({"capture"} if self.capture is None else set())
+        return self.model_dump(mode="json", exclude=drop)
 
     def hash(self) -> str:
         """sha256 of the canonical JSON of the resolved config."""

@@ -30,6 +30,9 @@ BUILTINS: dict[str, dict[str, str]] = {
         "insightface": "fairbench.matchers.insightface_matcher:InsightFaceMatcher",
         "precomputed": "fairbench.matchers.precomputed:PrecomputedMatcher",
     },
+    "fairbench.pad": {
+        "onnx": "fairbench.capture.pad:OnnxPad",
+    },
 }
 
 
@@ -92,3 +95,4 @@ def _is_own(ep: EntryPoint) -> bool:
 
 
 matchers = Registry("fairbench.matchers")
+pad = Registry("fairbench.pad")  # presentation-attack detection (liveness) plugins

@@ -36,6 +36,7 @@ class CaptureRecord(_Model):
     failure_reasons: dict[str, int]
     cache_hits: int
     computed: int
+    stage: dict[str, Any] | None = None  # capture stress / liveness / transaction summary
 
 
 class RunRecord(_Model):

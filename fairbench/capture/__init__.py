@@ -1,0 +1,1 @@
+"""Capture stage: stress transforms, skin tone (ITA), presentation-attack detection."""

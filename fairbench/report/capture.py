@@ -1,0 +1,66 @@
+"""Capture-stage outputs: tables/capture_by_group.csv, liveness_by_group.csv,
+transaction_by_group.csv, fte_by_group.csv, a capture.md note, and run.json entries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+TABLES = ("capture_by_group", "liveness_by_group", "transaction_by_group", "fte_by_group")
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = df.astype(object).where(df.notna(), None).to_dict(orient="records")
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in out]
+
+
+def notes(cap: Any) -> list[str]:
+    """Plain-language labels every reader of these tables must see."""
+    s = cap.summary
+    out = [f"capture: acquired means {s['acquisition_rule']}; stress conditions "
+           f"{', '.join(s['conditions'])} (seed {s['seed']})."]
+    if s.get("skin_tone_method"):
+        out.append(f"skin_tone_group is DERIVED, not self-reported: {s['skin_tone_method']}.")
+    live = s.get("liveness")
+    if live and not live.get("validated"):
+        out.append("liveness: the PAD model is UNVALIDATED (a toy model for plumbing); "
+                   "BPCER/APCER figures are not evidence about any deployed system.")
+    return out
+
+
+def add_to_record(record: dict[str, Any], cap: Any) -> None:
+    """Put the capture tables under metrics and the stage summary under capture.stage."""
+    for name in TABLES:
+        df = getattr(cap, name)
+        if len(df):
+            record["metrics"][name] = _records(df)
+    record["capture"]["stage"] = cap.summary
+    record["notes"].extend(notes(cap))
+
+
+def with_skin_tone(images: pd.DataFrame, cap: Any) -> pd.DataFrame:
+    """images.csv plus derived skin tone (with its label source) and clean liveness score."""
+    extra = cap.images.reset_index(drop=True)
+    out = pd.concat([images.reset_index(drop=True), extra], axis=1)
+    if "skin_tone_group" in extra:
+        out["skin_tone_label_source"] = cap.label_sources["skin_tone_group"]
+    return out
+
+
+def write_capture_tables(tables_dir: Path, cap: Any) -> list[Path]:
+    """Write each non-empty capture table as CSV, plus capture.md with the notes."""
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TABLES:
+        df = getattr(cap, name)
+        if len(df):
+            p = tables_dir / f"{name}.csv"
+            df.to_csv(p, index=False, lineterminator="\n")
+            written.append(p)
+    md = tables_dir / "capture.md"
+    md.write_text("# Capture, liveness and transaction\n\n" + "\n".join(
+        f"- {n}" for n in notes(cap)) + "\n", encoding="utf-8")
+    written.append(md)
+    return written
