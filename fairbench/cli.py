@@ -83,6 +83,17 @@ def compare_cli(
     typer.echo(write_comparison(run_a, run_b, output), nl=False)
 
 
+@app.command("explain-accuracy")
+def explain_accuracy_cli(
+    run_dir: Annotated[Path, typer.Argument(help="A 1:1 run folder.")],
+    condition: Annotated[str, typer.Option(help="Capture condition to read.")] = "clean",
+) -> None:
+    """Per group FTA, BPCER, FNMR, FMR and transaction rejection behind one accuracy figure."""
+    from fairbench.report.explain import explain
+
+    typer.echo(explain(run_dir, condition), nl=False)
+
+
 @datasets_app.command("validate")
 def validate_cli(
     manifest: Annotated[Path, typer.Argument(help="CSV or Parquet manifest.")],

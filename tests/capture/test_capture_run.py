@@ -9,6 +9,7 @@ import pandas as pd
 
 from fairbench.api import run
 from fairbench.config import load_config_dict
+from fairbench.report.explain import headline_figures
 from tests.capture.test_capture_pipeline import _FlatIsNoFace, _liveness
 
 
@@ -48,3 +49,21 @@ def test_run_writes_capture_tables(tmp_path: Path, london16_manifest: Path, lond
     assert record["dataset"]["label_sources"]["skin_tone_group"].startswith("derived")
     assert "capture_by_group" in record["metrics"]
     assert any("UNVALIDATED" in n for n in record["notes"])
+    from fairbench.report.explain import explain, per_group
+
+    text = explain(res.run_dir)
+    assert "balanced accuracy" in text and "skin_tone_group" in text and "UNVALIDATED" in text
+    df, target = per_group(res.run_dir)
+    assert target == 0.05 and {"fta", "bpcer", "fnmr", "fmr", "p_reject"} <= set(df.columns)
+
+
+def test_headline_figures_by_hand() -> None:
+    import pandas as pd
+
+    row = pd.Series({"fnmr": 0.1, "fmr": 0.001, "n_mated": 100, "n_nonmated": 9900,
+                     "p_reject": 0.2})
+    h = headline_figures(row)
+    assert h["accuracy over all comparisons = 1 - errors/comparisons"] == \
+        1 - (10 + 9.9) / 10000
+    assert h["balanced accuracy = 1 - (FMR + FNMR)/2"] == 1 - 0.101 / 2
+    assert min(h.values()) == 0.8
