@@ -230,8 +230,14 @@ def capture_stage(config: Any, ds: Any, matcher: Matcher, tpl: Any, thresholds: 
                            f"verification.target_fmr={config.verification.target_fmr}"])
     thr = pts[0]
     paths = [r.path for r in ds.manifest.records()]
-    res = run_capture(cfg, ds.manifest.frame, paths, matcher, tpl.embeddings, similarity,
-                      float(thr.similarity), list(ds.attributes),
+    frame, attrs = ds.manifest.frame.copy(), list(ds.attributes)
+    if config.dataset.intersections:  # pairwise intersections, named like the 1:1 tables
+        for i, a in enumerate(ds.attributes):
+            for b in ds.attributes[i + 1:]:
+                frame[f"{a}|{b}"] = frame[a].astype(str) + "|" + frame[b].astype(str)
+                attrs.append(f"{a}|{b}")
+    res = run_capture(cfg, frame, paths, matcher, tpl.embeddings, similarity,
+                      float(thr.similarity), attrs,
                       config.verification.confidence, progress)
     res.summary["threshold"] = thr.to_dict()
     res.sources = {**ds.label_sources, **res.label_sources, cm.ALL: ""}
