@@ -67,3 +67,13 @@ def test_headline_figures_by_hand() -> None:
         1 - (10 + 9.9) / 10000
     assert h["balanced accuracy = 1 - (FMR + FNMR)/2"] == 1 - 0.101 / 2
     assert min(h.values()) == 0.8
+
+
+def test_shipped_capture_configs_validate() -> None:
+    from fairbench.config import load_config
+
+    for name in ("london-capture.yaml", "london-capture-faceres.yaml"):
+        cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / name)
+        assert cfg.capture is not None and cfg.capture.liveness is not None
+        assert not cfg.capture.liveness.validated
+        assert "backlight" in cfg.capture.conditions
