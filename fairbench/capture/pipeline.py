@@ -202,6 +202,7 @@ def _tables(cfg: CaptureConfig, out: pd.DataFrame, attr_frame: pd.DataFrame,
     images = images.assign(liveness_score=clean["liveness_score"].to_numpy())
     summary = {
         "conditions": conds, "acquisition_rule": rule, "seed": cfg.seed,
+        "attributes": attributes,
         "skin_tone_method": skin.METHOD_VERSION if "skin_tone_group" in attributes else None,
         "liveness": None if pad is None else {**pad.info(), "threshold": cfg.liveness.threshold,
                                               "validated": cfg.liveness.validated},

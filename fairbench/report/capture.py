@@ -49,6 +49,29 @@ def with_skin_tone(images: pd.DataFrame, cap: Any) -> pd.DataFrame:
     return out
 
 
+def skin_tone_agreement(cap: Any) -> pd.DataFrame:
+    """Derived tone against every other attribute: ITA median and quartiles, and the share
+    of each group's images in each derived tone group (so disagreement is visible)."""
+    o = cap.outcomes[cap.outcomes["condition"] == "clean"]
+    if "skin_tone_group" not in o:
+        return pd.DataFrame()
+    tones = sorted(o["skin_tone_group"].astype(str).unique())
+    rows = []
+    for attr in cap.summary.get("attributes", []):
+        if attr == "skin_tone_group" or "|" in attr:
+            continue
+        for grp, g in o.groupby(o[attr].astype(str)):
+            ita = g["skin_tone_ita"].astype(float)
+            row: dict[str, Any] = {
+                "attribute": attr, "group": grp, "n_images": len(g),
+                "n_ita_measured": int(ita.notna().sum()), "ita_median": ita.median(),
+                "ita_q25": ita.quantile(0.25), "ita_q75": ita.quantile(0.75)}
+            share = g["skin_tone_group"].astype(str).value_counts(normalize=True)
+            row |= {f"share_{t}": float(share.get(t, 0.0)) for t in tones}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def write_capture_tables(tables_dir: Path, cap: Any) -> list[Path]:
     """Write each non-empty capture table as CSV, plus capture.md with the notes."""
     tables_dir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +82,11 @@ def write_capture_tables(tables_dir: Path, cap: Any) -> list[Path]:
             p = tables_dir / f"{name}.csv"
             df.to_csv(p, index=False, lineterminator="\n")
             written.append(p)
+    agree = skin_tone_agreement(cap)
+    if len(agree):
+        p = tables_dir / "skin_tone_agreement.csv"
+        agree.to_csv(p, index=False, lineterminator="\n")
+        written.append(p)
     md = tables_dir / "capture.md"
     md.write_text("# Capture, liveness and transaction\n\n" + "\n".join(
         f"- {n}" for n in notes(cap)) + "\n", encoding="utf-8")

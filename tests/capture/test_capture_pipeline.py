@@ -95,3 +95,18 @@ def test_onnx_pad_refuses_wrong_sha(models_dir: Path) -> None:
     pad = OnnxPad(**_liveness(models_dir), sha256="0" * 64)
     with pytest.raises(MatcherError, match="sha256"):
         pad.score([np.zeros((40, 40, 3), np.uint8)])
+
+
+def test_skin_tone_agreement_table() -> None:
+    from types import SimpleNamespace
+
+    from fairbench.report.capture import skin_tone_agreement
+
+    out = pd.DataFrame({"condition": ["clean"] * 4 + ["blur"],
+                        "eth": ["x", "x", "y", "y", "y"],
+                        "skin_tone_ita": [-40.0, -20.0, 60.0, np.nan, 0.0],
+                        "skin_tone_group": ["darker", "darker", "lighter", "unknown", "x"]})
+    cap = SimpleNamespace(outcomes=out, summary={"attributes": ["eth", "skin_tone_group"]})
+    t = skin_tone_agreement(cap).set_index("group")
+    assert t.loc["x", "ita_median"] == -30.0 and t.loc["x", "share_darker"] == 1.0
+    assert t.loc["y", "n_ita_measured"] == 1 and t.loc["y", "share_unknown"] == 0.5
