@@ -66,6 +66,19 @@ def _acquired(res: FaceResult, cfg: CaptureConfig) -> tuple[bool, str]:
     return True, ""
 
 
+def sharpness(image: np.ndarray, box: tuple[float, float, float, float]) -> float:
+    """Variance of the Laplacian of the grey face box, resized to 112 px (size-neutral)."""
+    import cv2
+
+    x, y, w, h = (int(round(v)) for v in box)
+    face = image[max(0, y):max(0, y) + max(h, 1), max(0, x):max(0, x) + max(w, 1)]
+    if face.size == 0:
+        return float("nan")
+    grey = cv2.cvtColor(cv2.resize(face, (112, 112), interpolation=cv2.INTER_AREA),
+                        cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
 def run_capture(
     cfg: CaptureConfig, frame: pd.DataFrame, paths: list[Path | None], matcher: Matcher,
     clean_embeddings: np.ndarray, similarity: str, threshold: float, attributes: list[str],
@@ -105,8 +118,11 @@ def run_capture(
                 live = float(pad.score([stressed[ci]], [fb])[0])
             e = res.embedding if ok and res.embedding is not None else np.full(dim, np.nan)
             embs.append(np.asarray(e, dtype=np.float32))
+            fb = res.face_box
             out_rows.append({"row": k, "condition": c, "acquired": ok, "failure_reason": reason,
-                             "detector_score": res.detector_score, "liveness_score": live})
+                             "detector_score": res.detector_score, "liveness_score": live,
+                             "face_px": min(fb[2], fb[3]) if fb else np.nan,
+                             "sharpness": sharpness(stressed[ci], fb) if fb else np.nan})
     images = pd.DataFrame(img_rows)
     if cfg.skin_tone is not None and cfg.skin_tone.enabled:
         images["skin_tone_band"] = [skin.ita_band(v) for v in images["skin_tone_ita"]]

@@ -87,6 +87,12 @@ def write_capture_tables(tables_dir: Path, cap: Any) -> list[Path]:
         p = tables_dir / "skin_tone_agreement.csv"
         agree.to_csv(p, index=False, lineterminator="\n")
         written.append(p)
+    keep = ["image_id", "subject_id", "condition", "acquired", "failure_reason",
+            "detector_score", "face_px", "sharpness", "liveness_score", "mated_score", "stage"]
+    o = cap.outcomes[[c for c in keep if c in cap.outcomes]]
+    p = tables_dir.parent / "capture_outcomes.csv"  # per image and condition, for audits
+    o.to_csv(p, index=False, lineterminator="\n")
+    written.append(p)
     md = tables_dir / "capture.md"
     md.write_text("# Capture, liveness and transaction\n\n" + "\n".join(
         f"- {n}" for n in notes(cap)) + "\n", encoding="utf-8")

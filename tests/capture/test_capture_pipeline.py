@@ -79,6 +79,9 @@ def test_fta_counts_no_face_and_unreadable(tmp_path: Path, models_dir: Path,
     assert res.images.loc[0, "skin_tone_group"] in ("lighter", "medium", "darker")
     tr = res.transaction_by_group
     assert set(tr["condition"]) == {"clean", "blur"}
+    o = res.outcomes.set_index(["image_id", "condition"])
+    assert o.loc[("f1", "blur"), "sharpness"] < o.loc[("f1", "clean"), "sharpness"]
+    assert o.loc[("f1", "clean"), "face_px"] > 0
 
 
 def test_onnx_pad_scores_a_face(models_dir: Path, london16: Path) -> None:

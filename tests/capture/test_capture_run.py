@@ -43,6 +43,7 @@ def test_run_writes_capture_tables(tmp_path: Path, london16_manifest: Path, lond
     assert set(live["validation"]) == {"UNVALIDATED"}
     tr = pd.read_csv(tables / "transaction_by_group.csv")
     assert {"p_reject", "share_liveness", "p_reject_any_of_30"} <= set(tr.columns)
+    assert (res.run_dir / "capture_outcomes.csv").is_file()
     images = pd.read_csv(res.run_dir / "images.csv")
     assert images["skin_tone_label_source"].str.startswith("derived").all()
     record = json.loads((res.run_dir / "run.json").read_text())

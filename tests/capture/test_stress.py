@@ -87,3 +87,11 @@ def test_jpeg_keeps_size_and_loses_detail() -> None:
 def test_unknown_condition_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="exposure_down"):
         stress.apply("fog", _image())
+
+
+def test_face_sharpness_drops_under_blur() -> None:
+    from fairbench.capture.pipeline import sharpness
+
+    img = _image()
+    box = (40.0, 40.0, 120.0, 150.0)
+    assert sharpness(stress.blur(img), box) < 0.5 * sharpness(img, box)
