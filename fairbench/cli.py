@@ -167,6 +167,25 @@ def bench_allpairs_cli(
     typer.echo(json.dumps(res))
 
 
+@bench_app.command("search")
+def bench_search_cli(
+    gallery: Annotated[int, typer.Option(help="Gallery templates (simulated).")] = 1_000_000,
+    probes: Annotated[int, typer.Option(help="Probe templates.")] = 1000,
+    dim: Annotated[int, typer.Option(help="Embedding size.")] = 512,
+    k: Annotated[int, typer.Option("--k", help="Candidates kept per probe.")] = 20,
+    threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")
+                       ] = None,
+    repeats: Annotated[int, typer.Option(help="Alternating timed runs; best kept.")] = 3,
+) -> None:
+    """Streaming 1:N top-k kernel vs the matrix-product limit (and faiss); prints JSON."""
+    import json
+
+    from fairbench.bench.search import run_search_bench
+
+    typer.echo(json.dumps(run_search_bench(gallery, probes, dim, k, threads=threads,
+                                           repeats=repeats)))
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into exit status 2."""
     try:
