@@ -189,7 +189,9 @@ def bench_search_cli(
 def main() -> None:
     """Entry point: run the app, turning user errors into exit status 2."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # returns the code of a typer.Exit in this mode
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except FairbenchError as exc:
         typer.echo(f"error: {exc.render()}", err=True)
         sys.exit(2)
