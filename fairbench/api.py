@@ -141,10 +141,7 @@ def run(
         (stage.path / "config.yaml").write_text(
             yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
         write_verification_tables(stage.path / "tables", tables, header(record))
-        timings["total"] = time.perf_counter() - t0
-        record["timings_s"] = timings
-        write_json(stage.path / "run.json", record)
-        final = stage.commit()
+        final = _seal(stage, record, timings, t0)
     except BaseException:
         stage.abort()
         raise
@@ -189,14 +186,20 @@ def _run_1n(config: Config, output_dir: str | Path, created: Any, ds: Dataset, m
             yaml.safe_dump(config.resolved(), sort_keys=False), encoding="utf-8")
         write_identification_tables(stage.path / "tables", res.by_group, res.false_candidates,
                                     res.sweeps, header(record))
-        timings["total"] = time.perf_counter() - t0
-        record["timings_s"] = timings
-        write_json(stage.path / "run.json", record)
-        final = stage.commit()
+        final = _seal(stage, record, timings, t0)
     except BaseException:
         stage.abort()
         raise
     return RunResult(final, record, None)  # type: ignore[arg-type]
+
+
+def _seal(stage: StagingDir, record: dict[str, Any], timings: dict[str, float],
+          t0: float) -> Path:
+    """Write run.json last (with the total time) and rename the folder into place."""
+    timings["total"] = time.perf_counter() - t0
+    record["timings_s"] = timings
+    write_json(stage.path / "run.json", record)
+    return stage.commit()
 
 
 def _sha(path: Path) -> str:

@@ -25,6 +25,14 @@ from fairbench.simulate import SimSpec
 DEFAULT_AGE_BANDS = [0, 5, 14, 21, 45, 70]
 
 
+def _target_rates(v: list[float], name: str) -> list[float]:
+    """Target rates strictly inside (0, 1), deduplicated, loosest first."""
+    bad = [x for x in v if not 0 < x < 1]
+    if bad:
+        raise ValueError(f"target {name}s must lie strictly between 0 and 1, got {bad}")
+    return sorted(set(v), reverse=True)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,10 +96,7 @@ class VerificationConfig(_Strict):
     @field_validator("target_fmr")
     @classmethod
     def _rates(cls, v: list[float]) -> list[float]:
-        bad = [x for x in v if not 0 < x < 1]
-        if bad:
-            raise ValueError(f"target FMRs must lie strictly between 0 and 1, got {bad}")
-        return sorted(set(v), reverse=True)
+        return _target_rates(v, "FMR")
 
 
 class GalleryConfig(_Strict):
@@ -130,10 +135,7 @@ class IdentificationConfig(_Strict):
     @field_validator("target_fpir")
     @classmethod
     def _rates(cls, v: list[float]) -> list[float]:
-        bad = [x for x in v if not 0 < x < 1]
-        if bad:
-            raise ValueError(f"target FPIRs must lie strictly between 0 and 1, got {bad}")
-        return sorted(set(v), reverse=True)
+        return _target_rates(v, "FPIR")
 
     @model_validator(mode="after")
     def _rank_listed(self) -> IdentificationConfig:
