@@ -111,3 +111,22 @@ def test_row_strips_inside_tiles_change_nothing():
         assert np.array_equal(r.genuine, runs[0].genuine)
         assert sorted(zip(r.kept_i.tolist(), r.kept_j.tolist())) == sorted(
             zip(runs[0].kept_i.tolist(), runs[0].kept_j.tolist()))
+
+
+def test_a_failing_worker_is_reported_not_silently_dropped(monkeypatch):
+    import fairbench.kernels.stream as ks
+
+    frame, emb = generated("cosine", n_subjects=40, seed=2)
+    plan = make_plan(frame, ["grp"])
+    calls = []
+    real = ks.fold_tile
+
+    def flaky(*a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("fold failed")
+        return real(*a)
+
+    monkeypatch.setattr(ks, "fold_tile", flaky)
+    with pytest.raises(RuntimeError, match="fold failed"):
+        count_verification(emb, "cosine", plan, [], [0.05], bins=32, block=8, threads=2)

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 from numba import njit
-from threadpoolctl import threadpool_limits
 
 from fairbench.kernels.reference import prepare
+from fairbench.kernels.workers import run_workers
 
 NEG_INF = np.float32(-np.inf)
 
@@ -213,16 +213,7 @@ def stream_search(
     lock = threading.Lock()
     cursor = [0]
     states: list[tuple[np.ndarray, np.ndarray]] = []
-    errors: list[BaseException] = []
     euclid = kind == "euclidean"
-
-    def work() -> None:
-        try:
-            scan()
-        except BaseException as exc:  # a lost worker would silently drop its blocks
-            with lock:
-                errors.append(exc)
-                cursor[0] = len(starts)
 
     def scan() -> None:
         top_s = np.full((n_p, k), NEG_INF, dtype=np.float32)
@@ -248,14 +239,7 @@ def stream_search(
             states.append((top_s, top_i))
 
     if n_p and n_g:
-        with threadpool_limits(limits=1, user_api="blas"):
-            pool = [threading.Thread(target=work) for _ in range(threads)]
-            for t in pool:
-                t.start()
-            for t in pool:
-                t.join()
-    if errors:
-        raise errors[0]
+        run_workers(scan, threads)
     if not states:
         return merge_topk(np.zeros((n_p, 0), np.float32), np.zeros((n_p, 0), np.int64), k)
     if len(states) == 1:

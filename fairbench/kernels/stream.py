@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
-from threadpoolctl import threadpool_limits
+
+from fairbench.kernels.workers import run_workers
 
 NEG_INF = np.float32(-np.inf)
 
@@ -249,12 +250,7 @@ def stream(
         with lock:
             results.append((hist, kept))
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        pool = [threading.Thread(target=work) for _ in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
+    run_workers(work, threads)
     hist = np.zeros(n_slots * nbins, dtype=np.int64)
     chunks: list[tuple[np.ndarray, ...]] = []
     for h, k in results:
