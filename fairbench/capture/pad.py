@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from fairbench.errors import MatcherError
-from fairbench.matchers.base import StrictParams, sha256_file
+from fairbench.matchers.base import StrictParams, sha256_file, usable_providers
 from fairbench.matchers.onnx_matcher import InputSpec
 
 Box = tuple[float, float, float, float]
@@ -78,10 +78,7 @@ class OnnxPad(PadPlugin):
             if p.sha256 is not None and sha != p.sha256.lower():
                 raise MatcherError(f"PAD model {self.model_path} has sha256 {sha}, "
                                    f"config expects {p.sha256.lower()}")
-            avail = ort.get_available_providers()
-            prov = [x for x in p.providers if x in avail]
-            if not prov:
-                raise MatcherError(f"none of the PAD providers {p.providers} is available")
+            prov = usable_providers(p.providers)
             self._session, self._sha = ort.InferenceSession(str(self.model_path),
                                                             providers=prov), sha
         return self._session

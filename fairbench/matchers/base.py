@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -268,6 +269,24 @@ def to_native(similarity: float, kind: Similarity) -> float:
 def from_native(native: float, kind: Similarity) -> float:
     """Native score -> internal similarity for a similarity kind."""
     return float(-native) if kind == "euclidean" else float(native)
+
+
+def usable_providers(requested: Sequence[str]) -> list[str]:
+    """The requested ONNX Runtime providers this installation has, in the requested order."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    usable = [p for p in requested if p in available]
+    dropped = [p for p in requested if p not in available]
+    if dropped:
+        logging.getLogger(__name__).warning(
+            "ONNX Runtime providers not available, skipped: %s", ", ".join(dropped))
+    if not usable:
+        raise MatcherError(
+            f"none of the requested providers {list(requested)} is available",
+            [f"available: {', '.join(available)}"],
+        )
+    return usable
 
 
 def build_matcher(name: str, params: dict[str, Any] | None = None) -> Matcher:

@@ -29,6 +29,7 @@ from fairbench.matchers.base import (
     MatcherInfo,
     StrictParams,
     sha256_file,
+    usable_providers,
 )
 
 logger = logging.getLogger(__name__)
@@ -245,23 +246,6 @@ def check_sha256(pack: Path, expected: dict[str, str]) -> None:
             problems.append(f"{name}: sha256 is {got}, expected {want}")
     if problems:
         raise MatcherError(f"insightface pack {pack} does not match its pinned sha256", problems)
-
-
-def usable_providers(requested: Sequence[str]) -> list[str]:
-    """The requested ONNX Runtime providers this installation has, in the requested order."""
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    usable = [p for p in requested if p in available]
-    dropped = [p for p in requested if p not in available]
-    if dropped:
-        logger.warning("ONNX Runtime providers not available, skipped: %s", ", ".join(dropped))
-    if not usable:
-        raise MatcherError(
-            f"none of the requested providers {list(requested)} is available",
-            [f"available: {', '.join(available)}"],
-        )
-    return usable
 
 
 def _load(p: InsightFaceParams) -> _Loaded:

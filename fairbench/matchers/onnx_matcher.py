@@ -25,6 +25,7 @@ from fairbench.matchers.base import (
     Similarity,
     StrictParams,
     sha256_file,
+    usable_providers,
 )
 from fairbench.matchers.yunet import YuNetDetector, pick_face
 
@@ -117,13 +118,7 @@ class OnnxMatcher(Matcher):
                 f"model file {self.model_path} has sha256 {sha}, "
                 f"but matcher.params.sha256 expects {p.sha256.lower()}"
             )
-        available = ort.get_available_providers()
-        providers = [name for name in p.providers if name in available]
-        if not providers:
-            raise MatcherError(
-                f"none of the requested onnxruntime providers {p.providers} is available",
-                [f"available: {', '.join(available)}"],
-            )
+        providers = usable_providers(p.providers)
         try:
             session = ort.InferenceSession(str(self.model_path), providers=providers)
         except Exception as exc:
