@@ -1,256 +1,169 @@
-"""``run(config) -> RunResult``: the one orchestration path behind ``fairbench run``.
+"""The public Python API: ``run``, ``load``, ``evaluate``, ``compare``, ``check_claims``.
 
-load config -> dataset (validated, hashed) -> matcher (weights hashed) -> templates
-(cached, resumable) -> comparison plan -> streamed counts -> thresholds and metrics ->
-a complete results folder, renamed into place only when everything is written.
+A thin layer over the pipelines; the heavy modules (kernels, models) are imported only when
+a function needs them, so ``import fairbench`` and :func:`load` stay light (no numba).
+
+>>> import fairbench                                    # doctest: +SKIP
+>>> run = fairbench.run("configs/london-dlib.yaml")     # doctest: +SKIP
+>>> run.frame("fmr", "eth", at="fmr=1e-2").ratio()      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import time
-from collections import Counter
-from dataclasses import dataclass
+import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import yaml
+from fairbench.config import Config, apply_override, load_config, load_config_dict
+from fairbench.errors import ConfigError, DataError
+from fairbench.results.run import Run
 
-from fairbench import provenance
-from fairbench.config import Config
-from fairbench.counts import count_verification
-from fairbench.data.card import card_path
-from fairbench.data.load import Dataset, load_dataset, simulated_dataset
-from fairbench.data.paths import cache_root
-from fairbench.matchers.base import Matcher, build_matcher, from_native, to_native
-from fairbench.matchers.precomputed import InMemoryMatcher
-from fairbench.metrics.thresholds import Threshold, operating_points
-from fairbench.metrics.verification import VerificationTables, tables_from_counts
-from fairbench.plan import make_plan
-from fairbench.report.rebuild import header
-from fairbench.report.tables import write_verification_tables
-from fairbench.results import StagingDir, save_counts, write_json
-from fairbench.schema import SCHEMA_VERSION, validate
-from fairbench.templates import TemplateCache, Templates, extract_templates
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from fairbench.matchers.base import Matcher
+    from fairbench.pipeline.parts import RunParts
+    from fairbench.report.claims import ClaimResult
+    from fairbench.report.compare import Comparison
 
 
-@dataclass
-class RunResult:
-    run_dir: Path
-    record: dict[str, Any]
-    tables: VerificationTables
+def as_config(config: str | Path | Mapping[str, Any] | Config,
+              overrides: Sequence[str] = ()) -> Config:
+    """A validated :class:`Config` from a YAML path, a mapping or a Config (plus overrides)."""
+    if isinstance(config, Config):
+        if not overrides:
+            return config
+        data = config.model_dump(mode="json", exclude_none=True)
+        return load_config_dict(data, source="<Config>", overrides=list(overrides))
+    if isinstance(config, Mapping):
+        return load_config_dict(copy.deepcopy(dict(config)), source="<mapping>",
+                                overrides=list(overrides))
+    if isinstance(config, (str, Path)):
+        return load_config(config, list(overrides))
+    raise ConfigError(f"config must be a path, a mapping or a Config, not "
+                      f"{type(config).__name__}")
 
 
-def run_id(created: str, matcher: str, dataset: str, cfg_hash: str) -> str:
-    """UTC time + matcher + dataset + config hash prefix, safe as a folder name."""
-    def clean(s: str) -> str:
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-") or "x"
+def _finish(parts: RunParts, output_dir: str | Path | None, t0: float) -> Run:
+    import time
 
-    return f"{created}-{clean(matcher)}-{clean(dataset)}-{cfg_hash[:8]}"
+    if output_dir is None:
+        parts.record["timings_s"]["total"] = time.perf_counter() - t0
+        return Run(parts.record, parts.tables, None, parts.replicates, parts.arrays)
+    from fairbench.pipeline.seal import seal
 
-
-def _images_frame(ds: Dataset, tpl: Templates) -> Any:
-    f = ds.manifest.frame.copy()
-    f["acquired"] = tpl.acquired
-    f["failure_reason"] = tpl.failure_reason
-    f["detector_score"] = tpl.detector_score
-    f["n_faces"] = np.where(tpl.n_faces >= 0, tpl.n_faces, np.nan)
-    cols = ["image_id", "subject_id", *[c for c in f.columns if c not in
-            ("image_id", "subject_id", "path", "acquired", "failure_reason", "detector_score",
-             "n_faces")], "path", "acquired", "failure_reason", "detector_score", "n_faces"]
-    return f[cols]
+    folder = seal(parts, output_dir, t0)
+    return Run(parts.record, parts.tables, folder, parts.replicates, parts.arrays)
 
 
-def run(
-    config: Config,
-    output_dir: str | Path = "results",
-    progress: bool = True,
-    matcher: Matcher | None = None,
-) -> RunResult:
-    """Run a 1:1 verification benchmark and write ``output_dir/<run-id>/``."""
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    created = provenance.utc_now()
-    simulated = config.dataset.simulate is not None
-    if simulated:
-        ds, sim_emb = simulated_dataset(config.dataset)
-        m = matcher or InMemoryMatcher(ds.manifest.frame["image_id"].tolist(), sim_emb, "cosine",
-                                       details={"simulation": config.dataset.simulate.model_dump()})
+def _compute(cfg: Config, progress: bool, **inputs: Any) -> tuple[RunParts, float]:
+    from fairbench.pipeline.inputs import stage_inputs
+
+    inp = stage_inputs(cfg, progress=progress, **inputs)
+    if inp.config.mode == "identification":
+        from fairbench.pipeline.identification import identification as pipeline
     else:
-        m = matcher or build_matcher(config.matcher.name, config.matcher.params)
-        ds = load_dataset(config.dataset, require_files=m.needs_images)
-    info = m.info()
-    timings["load"] = time.perf_counter() - t0
-
-    t1 = time.perf_counter()
-    cache = None
-    if config.cache.enabled and m.needs_images:
-        cache = TemplateCache(config.cache.dir or cache_root() / "templates", m.fingerprint())
-    records = ds.manifest.records()
-    tpl = extract_templates(m, records, cache, config.matcher.batch_size, progress)
-    timings["templates"] = time.perf_counter() - t1
-    if config.mode == "identification":
-        return _run_1n(config, output_dir, created, ds, m, info, tpl, timings, t0)
-
-    t2 = time.perf_counter()
-    vc = config.verification
-    plan = make_plan(ds.manifest.frame, ds.attributes)
-    fixed_sim = [float(np.float32(from_native(v, info.similarity))) for v in vc.fixed_thresholds]
-    counts = count_verification(tpl.embeddings, info.similarity, plan, fixed_sim, vc.target_fmr,
-                                vc.histogram_bins, vc.block_size, vc.storage)
-    timings["scoring"] = time.perf_counter() - t2
-
-    t3 = time.perf_counter()
-    kind = info.similarity
-    thresholds = operating_points(counts, vc.target_fmr, vc.fixed_thresholds,
-                                  lambda s: to_native(s, kind), lambda v: from_native(v, kind))
-    resolved = config.resolved()
-    tables = tables_from_counts(plan, counts, tpl.acquired, thresholds, resolved,
-                                ds.label_sources)
-    timings["metrics"] = time.perf_counter() - t3
-    cap = None
-    if config.capture is not None:  # capture stress, liveness, transactions
-        from fairbench.capture.pipeline import capture_stage
-        t4 = time.perf_counter()
-        cap, _ = capture_stage(config, ds, m, tpl, thresholds, kind, progress)
-        ds.label_sources.update(cap.label_sources)
-        timings["capture"] = time.perf_counter() - t4
-
-    cfg_hash = config.hash()
-    stamp = created.strftime("%Y%m%dT%H%M%SZ")
-    rid = run_id(stamp, info.name, ds.name, cfg_hash)
-    record = _record(rid, created.isoformat(), config, cfg_hash, ds, info.to_dict(), m,
-                     tpl, plan, counts, thresholds, tables, timings)
-    if cap is not None:
-        from fairbench.report.capture import add_to_record
-        add_to_record(record, cap)
-    validate(record)
-
-    stage = StagingDir(Path(output_dir) / rid)
-    try:
-        images = _images_frame(ds, tpl)
-        if cap is not None:
-            from fairbench.report.capture import with_skin_tone, write_capture_tables
-            images = with_skin_tone(images, cap)
-            write_capture_tables(stage.path / "tables", cap)
-        images.to_csv(stage.path / "images.csv", index=False)
-        save_counts(stage.path / "counts.npz", plan, counts, tpl.acquired,
-                    ds.manifest.frame["image_id"].tolist())
-        (stage.path / "config.yaml").write_text(
-            yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
-        write_verification_tables(stage.path / "tables", tables, header(record))
-        final = _seal(stage, record, timings, t0)
-    except BaseException:
-        stage.abort()
-        raise
-    return RunResult(final, record, tables)
+        from fairbench.pipeline.verification import verification as pipeline
+    return pipeline(inp, progress), inp.t0
 
 
-def _run_1n(config: Config, output_dir: str | Path, created: Any, ds: Dataset, m: Matcher,
-            info: Any, tpl: Templates, timings: dict[str, float], t0: float) -> RunResult:
-    """The 1:N branch of :func:`run`: its own tables, plan file and record."""
-    from fairbench.identify import run_identification
-    from fairbench.report.identification import write_identification_tables
-    from fairbench.search_plan import MATED, NONMATED
+def run(config: str | Path | Mapping[str, Any] | Config, output_dir: str | Path = "results",
+        overrides: Sequence[str] = (), progress: bool = True, matcher: Matcher | None = None
+        ) -> Run:
+    """Run a benchmark (1:1 or 1:N, by the config's mode) and write ``output_dir/<run-id>/``.
 
-    t2 = time.perf_counter()
-    res = run_identification(config, ds.manifest.frame, ds.attributes, tpl.embeddings,
-                             info.similarity, ds.label_sources)
-    timings["search_and_metrics"] = time.perf_counter() - t2
-    cfg_hash = config.hash()
-    rid = run_id(created.strftime("%Y%m%dT%H%M%SZ"), info.name, ds.name, cfg_hash) + "-1n"
-    sp = res.search_plan
-    record = _record(rid, created.isoformat(), config, cfg_hash, ds, info.to_dict(), m, tpl,
-                     res.plan, None, [], None, timings)
-    record["mode"] = "identification"
-    record["comparisons"] = {
-        "gallery_subjects": res.gallery_size, "gallery_images": int((sp.role == "gallery").sum()),
-        "mated_searches": int((sp.role == MATED).sum()),
-        "nonmated_searches": int((sp.role == NONMATED).sum()),
-    }
-    record["thresholds"] = [t.to_dict() for t in res.thresholds]
-    record["metrics"] = {"identification_by_group": _records(res.by_group)}
-    validate(record)
-    stage = StagingDir(Path(output_dir) / rid)
-    try:
-        _images_frame(ds, tpl).to_csv(stage.path / "images.csv", index=False)
-        sp.frame(ds.manifest.frame["image_id"].tolist()).to_csv(
-            stage.path / "search_plan.csv", index=False)
-        o = res.outcomes
-        np.savez_compressed(stage.path / "search.npz", probe=o.probe, mated=o.mated,
-                            mate_rank=o.mate_rank, mate_score=o.mate_score,
-                            nonmate_score=o.nonmate_score, nonmate_subject=o.nonmate_subject)
-        (stage.path / "config.yaml").write_text(
-            yaml.safe_dump(config.resolved(), sort_keys=False), encoding="utf-8")
-        write_identification_tables(stage.path / "tables", res.by_group, res.false_candidates,
-                                    res.sweeps, header(record))
-        final = _seal(stage, record, timings, t0)
-    except BaseException:
-        stage.abort()
-        raise
-    return RunResult(final, record, None)  # type: ignore[arg-type]
+    ``overrides`` are ``key.path=value`` strings as for ``--set``; ``matcher`` replaces the
+    config's matcher with an object (run.json then records that object, not the config).
+    """
+    cfg = as_config(config, overrides)
+    parts, t0 = _compute(cfg, progress, matcher=matcher)
+    return _finish(parts, output_dir, t0)
 
 
-def _seal(stage: StagingDir, record: dict[str, Any], timings: dict[str, float],
-          t0: float) -> Path:
-    """Write run.json last (with the total time) and rename the folder into place."""
-    timings["total"] = time.perf_counter() - t0
-    record["timings_s"] = timings
-    write_json(stage.path / "run.json", record)
-    return stage.commit()
+def load(run_dir: str | Path) -> Run:
+    """Read a stored run folder (1:1 or 1:N, any supported schema version)."""
+    return Run.load(run_dir)
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def evaluate(
+    embeddings: np.ndarray, frame: pd.DataFrame, *, similarity: str = "cosine",
+    attributes: Sequence[str] | None = None,
+    target_fmr: Sequence[float] = (1e-2, 1e-3, 1e-4), fixed_thresholds: Sequence[float] = (),
+    output_dir: str | Path | None = None, bootstrap: int = 1000, seed: int = 0,
+    reference_group: Mapping[str, str] | None = None, age_bands: Sequence[float] | None = None,
+) -> Run:
+    """1:1 evaluation of your own ``(N, d)`` embeddings, in memory.
+
+    ``frame`` has one row per embedding with ``image_id``, ``subject_id`` and attribute
+    columns (default: every other column but ``path``); a row of NaN is a failed template.
+    A folder is written only when ``output_dir`` is given.
+    """
+    import numpy as np
+
+    from fairbench.data.load import Dataset, derive_attributes
+    from fairbench.data.manifest import Manifest
+    from fairbench.matchers.precomputed import InMemoryMatcher
+
+    emb = np.asarray(embeddings)
+    df = frame.reset_index(drop=True).copy()
+    problems = [f"frame lacks column {c!r}" for c in ("image_id", "subject_id")
+                if c not in df.columns]
+    if emb.ndim != 2 or emb.shape[0] != len(df):
+        problems.append(f"embeddings have shape {emb.shape}; expected ({len(df)}, d), one row "
+                        "per frame row")
+    if problems:
+        raise DataError("fairbench.evaluate: bad input", problems)
+    for c in ("image_id", "subject_id"):
+        df[c] = df[c].astype(str)
+    if df["image_id"].duplicated().any():
+        dup = df.loc[df["image_id"].duplicated(), "image_id"].tolist()[:5]
+        raise DataError(f"fairbench.evaluate: duplicate image_id {dup}")
+    attrs = list(attributes) if attributes is not None else [
+        c for c in df.columns if c not in ("image_id", "subject_id", "path")]
+    if "path" not in df.columns:
+        df["path"] = ""
+    cfg = load_config_dict({
+        "dataset": {"manifest": "<in-memory DataFrame>", "attributes": attrs,
+                    **({"age_bands": list(age_bands)} if age_bands is not None else {})},
+        "matcher": {"name": "in-memory"},
+        "verification": {"target_fmr": list(target_fmr),
+                         "fixed_thresholds": list(fixed_thresholds),
+                         "reference_group": dict(reference_group or {}),
+                         "bootstrap": {"replicates": bootstrap, "seed": seed}},
+        "cache": {"enabled": False}}, source="fairbench.evaluate")
+    missing = [a for a in attrs if a not in df.columns and a != "age_band"]
+    if missing:
+        raise DataError(f"fairbench.evaluate: frame lacks attribute column(s) {missing}")
+    sources, banded = derive_attributes(df, attrs, cfg.dataset.age_bands, None)
+    ds = Dataset("in-memory", Manifest(df, None, "in-memory DataFrame"), None, attrs,
+                 sources, banded)
+    m = InMemoryMatcher(df["image_id"].tolist(), emb, similarity, label="in-memory")  # type: ignore[arg-type]
+    parts, t0 = _compute(cfg, False, matcher=m, dataset=ds, source="embeddings in memory")
+    return _finish(parts, output_dir, t0)
 
 
-def _record(
-    rid: str, created: str, config: Config, cfg_hash: str, ds: Dataset, info: dict[str, Any],
-    m: Matcher, tpl: Templates, plan: Any, counts: Any, thresholds: list[Threshold],
-    tables: VerificationTables | None, timings: dict[str, float],
-) -> dict[str, Any]:
-    card = ds.card.model_dump(mode="json") if ds.card else None
-    card_sha = _sha(card_path(ds.card.name)) if ds.card else None
-    reasons = Counter(r for r in tpl.failure_reason if r)
-    notes = list(ds.card.limits) if ds.card else []
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": rid,
-        "mode": "verification",
-        "created_utc": created,
-        "simulated": config.dataset.simulate is not None,
-        "provenance": provenance.collect(),
-        "config": config.resolved(),
-        "config_hash": cfg_hash,
-        "dataset": {
-            "name": ds.name, "source": ds.manifest.source,
-            "manifest_sha256": ds.manifest.sha256(), "card": card, "card_sha256": card_sha,
-            "n_images": len(ds.manifest), "n_subjects": len(plan.subjects),
-            "attributes": ds.attributes, "label_sources": ds.label_sources,
-            "simulated": config.dataset.simulate is not None,
-        },
-        "matcher": {**info, "fingerprint": m.fingerprint(),
-                    "params": m.params.model_dump(mode="json")},
-        "capture": {
-            "n_images": len(tpl), "n_acquired": int(tpl.acquired.sum()),
-            "failure_reasons": dict(reasons), "cache_hits": tpl.cache_hits,
-            "computed": tpl.computed,
-        },
-        "comparisons": {} if counts is None else {
-            "mated": plan.n_mated, "nonmated": plan.n_nonmated,
-            "kept_impostor_pairs": len(counts.kept_s)},
-        "thresholds": [t.to_dict() for t in thresholds],
-        "metrics": {} if tables is None else {
-            "verification_by_group": _records(tables.by_group),
-            "verification_summary": _records(tables.summary),
-        },
-        "timings_s": timings,
-        "notes": notes,
-    }
+def _as_run(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else load(run)
 
 
-def _records(df: Any) -> list[dict[str, Any]]:
-    out = df.astype(object).where(df.notna(), None).to_dict(orient="records")
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in out]
+def compare(run_a: Run | str | Path, run_b: Run | str | Path) -> Comparison:
+    """Two 1:1 runs on the same data: each group's FMR and FNMR side by side and the change
+    B - A with a paired subject-bootstrap interval."""
+    from fairbench.report.compare import compare_runs
+
+    return compare_runs(_as_run(run_a), _as_run(run_b))
+
+
+def check_claims(run: Run | str | Path, claims: str | Path | Mapping[str, Any]
+                 ) -> list[ClaimResult]:
+    """Check a claims file (path or mapping) against a run: each claim supported, refuted or
+    not testable, with its evidence."""
+    from fairbench.report.claim_schema import as_claims
+    from fairbench.report.claims import check_claims as check
+
+    return check(_as_run(run).record, as_claims(claims))
+
+
+__all__ = ["apply_override", "as_config", "check_claims", "compare", "evaluate", "load", "run"]

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fairbench.core.settings import Settings
 from fairbench.errors import ConfigError
-from fairbench.simulate import SimSpec
 
 #: Age band edges used when a config gives none (NIST-style, children included).
 DEFAULT_AGE_BANDS = [0, 5, 14, 21, 45, 70]
@@ -35,6 +35,28 @@ def _target_rates(v: list[float], name: str) -> list[float]:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class SimSpec(_Strict):
+    """Simulated templates with planted group differences (see :mod:`fairbench.data.simulate`);
+    defaults plant an increasing shift and noise across groups."""
+
+    n_subjects: int = Field(1000, ge=2)
+    groups: int = Field(4, ge=1)
+    dim: int = Field(128, ge=2)
+    images_per_subject: int = Field(2, ge=1)
+    shift: list[float] | None = None  # per group; default linspace(0.0, 0.6)
+    noise: list[float] | None = None  # per group; default linspace(0.5, 0.8)
+    seed: int = 0
+    dtype: str = Field("float32", pattern="^(float32|float16)$")
+
+    @model_validator(mode="after")
+    def _lengths(self) -> SimSpec:
+        for name in ("shift", "noise"):
+            v = getattr(self, name)
+            if v is not None and len(v) != self.groups:
+                raise ValueError(f"{name} needs one value per group ({self.groups})")
+        return self
 
 
 class DatasetConfig(_Strict):
@@ -194,36 +216,70 @@ class CacheConfig(_Strict):
     dir: Path | None = None  # default ~/.cache/fairbench/templates
 
 
-class Config(_Strict):
-    """A whole run."""
+MODE_SECTIONS = {"verification": ("verification", "capture"),
+                 "identification": ("identification",)}
 
-    mode: Literal["verification", "identification"] = "verification"
+
+class Config(_Strict):
+    """A whole run: the dataset, the matcher, and the section of its mode.
+
+    ``mode`` defaults to ``identification`` when the config has an ``identification:``
+    section and to ``verification`` otherwise; a section the mode does not use is an error.
+    """
+
+    mode: Literal["verification", "identification"] | None = None
     dataset: DatasetConfig
     matcher: MatcherConfig = Field(default_factory=MatcherConfig)
-    verification: VerificationConfig = Field(default_factory=VerificationConfig)
-    identification: IdentificationConfig = Field(default_factory=IdentificationConfig)
+    verification: VerificationConfig | None = None
+    identification: IdentificationConfig | None = None
     cache: CacheConfig = Field(default_factory=CacheConfig)
     capture: CaptureConfig | None = None  # capture, liveness, transaction (1:1 runs)
 
     @model_validator(mode="after")
-    def _simulated_pairs(self) -> Config:
+    def _mode_and_sections(self) -> Config:
         sim = self.dataset.simulate is not None
         if sim != (self.matcher.name == "simulated"):
             raise ValueError("dataset.simulate and matcher.name 'simulated' go together")
+        if self.mode is None:
+            self.mode = "identification" if self.identification is not None \
+                else "verification"
+        used = MODE_SECTIONS[self.mode]
+        stray = [k for k in ("verification", "identification", "capture")
+                 if getattr(self, k) is not None and k not in used]
+        if stray:
+            raise ValueError(
+                f"section(s) {', '.join(stray)} are not used by mode {self.mode!r} (1:1 and "
+                "1:N runs are separate): remove them or set mode to the run you want")
+        if self.mode == "verification" and self.verification is None:
+            self.verification = VerificationConfig()
+        if self.mode == "identification" and self.identification is None:
+            self.identification = IdentificationConfig()
         return self
 
-    def resolved(self) -> dict[str, Any]:
-        """The config as plain JSON-able data, defaults included.
+    @property
+    def reading(self) -> VerificationConfig | IdentificationConfig:
+        """The section of the running mode (verification or identification)."""
+        section = self.verification if self.mode == "verification" else self.identification
+        assert section is not None
+        return section
 
-        Only the running mode's section is kept: 1:1 and 1:N runs stay separate.
-        """
-        other = "identification" if self.mode == "verification" else "verification"
-        drop = {other} | ({"capture"} if self.capture is None else set())
-        return self.model_dump(mode="json", exclude=drop)
+    def settings(self) -> Settings:
+        """How this run's rates are read, as one typed object."""
+        return Settings.from_sections(self.dataset.model_dump(mode="json"),
+                                      self.reading.model_dump(mode="json"))
+
+    def resolved(self) -> dict[str, Any]:
+        """The config as plain JSON-able data, defaults included, for the running mode."""
+        return self.model_dump(mode="json", exclude_none=False,
+                               exclude={k for k in ("verification", "identification", "capture")
+                                        if getattr(self, k) is None})
 
     def hash(self) -> str:
-        """sha256 of the canonical JSON of the resolved config."""
-        return config_hash(self.resolved())
+        """sha256 of the canonical JSON of the resolved config, without machine-local
+        settings (``cache``), so the same study hashes the same on two machines."""
+        data = self.resolved()
+        data.pop("cache", None)
+        return config_hash(data)
 
 
 def config_hash(data: dict[str, Any]) -> str:

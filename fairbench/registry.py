@@ -5,9 +5,15 @@ A plugin package declares, in its ``pyproject.toml``::
     [project.entry-points."fairbench.matchers"]
     myvendor = "myvendor_fairbench:MyMatcher"
 
-fairbench itself declares its built-ins the same way, so nothing is special-cased. Lookup is
-lazy (a plugin module is imported only when its name is asked for). Set
-``FAIRBENCH_DISABLE_PLUGINS=1`` for audits: then only fairbench's own entry points load.
+fairbench itself declares its built-ins the same way (its ``pyproject.toml`` is the one
+list of built-ins), so nothing is special-cased. Lookup is lazy (a plugin module is imported
+only when its name is asked for). In-process plugins (tests, notebooks) register with the
+:meth:`Registry.plugin` decorator. Set ``FAIRBENCH_DISABLE_PLUGINS=1`` for audits: then only
+entry points of the installed ``fairbench`` distribution itself load, whatever module
+another package's entry point names.
+
+>>> @matchers.plugin("my-matcher")       # doctest: +SKIP
+... class MyMatcher(Matcher): ...
 """
 
 from __future__ import annotations
@@ -20,20 +26,6 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from fairbench.errors import FairbenchError
-
-#: Built-in plugins per group, used when the package's own entry points are not installed
-#: (e.g. running from a source tree without ``pip install``); same targets as pyproject.toml.
-BUILTINS: dict[str, dict[str, str]] = {
-    "fairbench.matchers": {
-        "dlib": "fairbench.matchers.dlib_matcher:DlibMatcher",
-        "onnx": "fairbench.matchers.onnx_matcher:OnnxMatcher",
-        "insightface": "fairbench.matchers.insightface_matcher:InsightFaceMatcher",
-        "precomputed": "fairbench.matchers.precomputed:PrecomputedMatcher",
-    },
-    "fairbench.pad": {
-        "onnx": "fairbench.capture.pad:OnnxPad",
-    },
-}
 
 
 class UnknownPluginError(FairbenchError):
@@ -56,13 +48,13 @@ class Registry:
     _extra: dict[str, Any] = field(default_factory=dict)
 
     def _targets(self) -> dict[str, str | Any]:
-        targets: dict[str, str | Any] = dict(BUILTINS.get(self.group, {}))
+        targets: dict[str, str | Any] = {}
         disabled = os.environ.get("FAIRBENCH_DISABLE_PLUGINS", "") not in ("", "0")
         for ep in entry_points(group=self.group):
             if disabled and not _is_own(ep):
                 continue
             targets[ep.name] = ep.value
-        targets.update(self._extra)
+        targets.update(self._extra)  # explicit in-process registration is always honoured
         return targets
 
     def names(self) -> list[str]:
@@ -72,6 +64,14 @@ class Registry:
     def register(self, name: str, obj: Any) -> None:
         """Register an in-process plugin (tests, notebooks); wins over entry points."""
         self._extra[name] = obj
+
+    def plugin(self, name: str) -> Any:
+        """Decorator form of :meth:`register`: ``@matchers.plugin("name")`` on a class."""
+        def register(obj: Any) -> Any:
+            self.register(name, obj)
+            return obj
+
+        return register
 
     def unregister(self, name: str) -> None:
         self._extra.pop(name, None)
@@ -91,7 +91,10 @@ class Registry:
 
 
 def _is_own(ep: EntryPoint) -> bool:
-    return ep.value.startswith("fairbench.")
+    """Whether an entry point belongs to the installed fairbench distribution itself."""
+    dist = getattr(ep, "dist", None)
+    name = getattr(dist, "name", None) or (dist.metadata["Name"] if dist is not None else "")
+    return str(name).lower() == "fairbench"
 
 
 matchers = Registry("fairbench.matchers")

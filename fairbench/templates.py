@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fairbench.matchers.base import UNREADABLE, FaceResult, ImageRecord, Matcher, read_bytes
+from fairbench.core.codes import ImageRecord
+from fairbench.matchers.base import UNREADABLE, FaceResult, Matcher, read_bytes
 
 
 @dataclass

@@ -7,12 +7,28 @@ import pandas as pd
 import pytest
 
 from fairbench.api import run
-from fairbench.config import load_config_dict
-from fairbench.identify import run_identification
-from fairbench.kernels.reference import prepare, score_pairs
-from fairbench.plan import make_plan
-from fairbench.search_plan import GALLERY, MATED, NONMATED, make_search_plan
+from fairbench.config import IdentificationConfig, load_config_dict
+from fairbench.core.settings import Settings
+from fairbench.engine.search import run_searches
+from fairbench.kernels.prep import prepare, score_pairs
+from fairbench.metrics.tables import identification_results
+from fairbench.plan import GALLERY, MATED, NONMATED, make_plan, make_search_plan
+from fairbench.plan.search import subset_roles
 from tests.generated import generated
+
+
+def one_n(frame, emb, kind, attrs, **section):
+    """The 1:N pipeline's own steps, in memory: plan, search, tables."""
+    ic = IdentificationConfig(**section)
+    plan = make_plan(frame, attrs)
+    sp = make_search_plan(plan, frame, ic.nonmated_share, ic.seed, ic.gallery.per_subject,
+                          ic.gallery.select)
+    gal, probes, mated = subset_roles(sp, plan, sp.enrolled)
+    out = run_searches(emb, plan, gal, probes, mated, ic.candidates, kind)
+    s = Settings.from_sections({"intersections": True}, ic.model_dump(mode="json"))
+    res = identification_results(plan, {"main": out}, {"main": int(sp.enrolled.sum())}, [],
+                                 ic.model_dump(mode="json"), s, attrs, {}, kind)
+    return plan, sp, out, res
 
 
 def test_plan_is_seeded_and_non_mated_probes_have_no_mate_in_the_gallery():
@@ -43,45 +59,37 @@ def test_gallery_select_prefers_matching_images():
     assert (gal.expression == "neutral").all() and len(gal) == 1
 
 
-def brute_outcomes(frame, emb, kind, sp, plan):
-    """Rank subjects by their best gallery score (ties: lower gallery position first)."""
+def brute_outcomes(frame, emb, kind, sp, plan, candidates=20):
+    """Each subject scores its best gallery image; the mate's rank is 1 + the number of
+    non-mated subjects scoring at or above it (a tie ranks the mate after the non-mate)."""
     p = prepare(emb, kind)
     gal = sp.indices(GALLERY)
     rows = []
     for q in np.r_[sp.indices(MATED), sp.indices(NONMATED)]:
         s = score_pairs(p, np.full(len(gal), q), gal)
-        order = np.lexsort((np.arange(len(gal)), -s.astype(np.float64)))
-        ranked, best = [], {}
-        for o in order:
-            if not np.isfinite(s[o]):
-                break
-            subj = plan.subject[gal[o]]
-            if subj not in best:
-                best[subj] = s[o]
-                ranked.append(subj)
-        mate = plan.subject[q]
-        rank = ranked.index(mate) + 1 if mate in ranked[:20] else 0
-        nm = [x for x in ranked if x != mate]
-        rows.append((q, rank, best.get(mate, -np.inf) if rank else -np.inf,
-                     best[nm[0]] if nm else -np.inf))
+        best: dict[int, float] = {}
+        for o in range(len(gal)):
+            if np.isfinite(s[o]):
+                subj = int(plan.subject[gal[o]])
+                best[subj] = max(best.get(subj, -np.inf), float(s[o]))
+        mate = int(plan.subject[q])
+        others = [v for k, v in best.items() if k != mate]
+        rank = 0
+        if mate in best:
+            r = 1 + sum(v >= best[mate] for v in others)
+            rank = r if r <= candidates else 0
+        rows.append((q, rank, best[mate] if rank else -np.inf, max(others, default=-np.inf)))
     return rows
 
 
 @pytest.mark.parametrize("kind", ["cosine", "euclidean"])
 def test_fpir_fnir_rank_equal_brute_force(kind):
     frame, emb = generated(kind, n_subjects=90, seed=6)
-    cfg = load_config_dict({
-        "mode": "identification",
-        "dataset": {"simulate": {"n_subjects": 2}, "attributes": ["group"]},
-        "matcher": {"name": "simulated"},
-        "identification": {"seed": 2, "nonmated_share": 0.3, "rank": 3, "candidates": 20,
-                           "target_fpir": [0.2, 0.05], "fixed_thresholds": [0.25 if kind ==
-                                                                             "cosine" else 3.0],
-                           "gallery": {"per_subject": 2}, "bootstrap": {"replicates": 0},
-                           "makeup": None, "gallery_fractions": [1.0]},
-    })
-    res = run_identification(cfg, frame, ["grp", "sex"], emb, kind, {})
-    sp, plan, out = res.search_plan, res.plan, res.outcomes
+    plan, sp, out, res = one_n(
+        frame, emb, kind, ["grp", "sex"], seed=2, nonmated_share=0.3, rank=3, candidates=20,
+        target_fpir=[0.2, 0.05], fixed_thresholds=[0.25 if kind == "cosine" else 3.0],
+        gallery={"per_subject": 2}, bootstrap={"replicates": 0}, makeup=None,
+        gallery_fractions=[1.0])
     want = brute_outcomes(frame, emb, kind, sp, plan)
     assert [w[0] for w in want] == out.probe.tolist()
     assert [w[1] for w in want] == out.mate_rank.tolist()
@@ -90,14 +98,11 @@ def test_fpir_fnir_rank_equal_brute_force(kind):
     np.testing.assert_array_equal(np.array([w[3] for w in want])[nm], out.nonmate_score[nm])
     # per-group rates from the brute-force outcomes
     grp = frame["grp"].to_numpy()
-    for t in res.thresholds:
+    for t in res.points:
         if not t.supported:
             continue
-        bg = res.by_group
-        same_target = (bg.target_fpir == t.target_fpir) | (bg.target_fpir.isna()
-                                                          & (t.target_fpir is None))
-        d = bg[(bg.attribute == "grp") & (bg.threshold_kind == t.kind) & same_target
-               & (bg.threshold_similarity == t.similarity)].set_index("group")
+        bg = res.tables.by_group
+        d = bg[(bg.attribute == "grp") & (bg.operating_point == t.label)].set_index("group")
         assert d.index.is_unique
         for g in d.index:
             sel = grp[[w[0] for w in want]] == g
@@ -112,9 +117,9 @@ def test_fpir_fnir_rank_equal_brute_force(kind):
             assert d.loc[g, "rank1"] == pytest.approx((ranks == 1).mean() if len(ranks)
                                                       else np.nan, nan_ok=True)
     # global target thresholds hold: FPIR over all non-mated searches <= target
-    for t in res.thresholds:
+    for t in res.points:
         if t.kind == "target_fpir" and t.supported:
-            assert (out.nonmate_score[nm] >= t.similarity).mean() <= t.target_fpir
+            assert (out.nonmate_score[nm] >= t.similarity).mean() <= t.target
 
 
 def test_london16_1n_run_writes_its_own_tables(london16, london16_manifest, tmp_path):
@@ -149,3 +154,43 @@ def test_london16_1n_run_writes_its_own_tables(london16, london16_manifest, tmp_
     sweeps = pd.read_csv(d / "tables" / "identification_sweeps.csv")
     assert {"gallery_size", "makeup"} == set(sweeps.sweep)
     assert res.record["mode"] == "identification"
+
+
+@pytest.mark.parametrize("kind", ["cosine", "euclidean"])
+def test_rank_and_fnir_do_not_depend_on_gallery_order_when_mates_tie(kind):
+    """A non-mated subject whose gallery image duplicates the mate's ties with it: the mate
+    is ranked after it, whichever comes first in the gallery."""
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((6, 8)).astype(np.float32)
+    # subjects a..f; gallery: one image each; b's gallery image duplicates a's
+    gal_emb = base.copy()
+    gal_emb[1] = gal_emb[0]
+    probe = base[0] + np.float32(0.01)
+    outs = []
+    for order in ([0, 1, 2, 3, 4, 5], [1, 0, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0]):
+        rows = [{"image_id": f"g{k}", "path": "", "subject_id": "abcdef"[k], "x": "1"}
+                for k in order]
+        rows.append({"image_id": "p", "path": "", "subject_id": "a", "x": "1"})
+        frame = pd.DataFrame(rows)
+        emb = np.r_[gal_emb[order], probe[None]]
+        plan = make_plan(frame, ["x"])
+        gal = np.arange(6)
+        out = run_searches(emb, plan, gal, np.array([6]), np.array([True]), 3, kind)
+        outs.append((int(out.mate_rank[0]), float(out.mate_score[0]),
+                     float(out.nonmate_score[0])))
+    assert len(set(outs)) == 1
+    assert outs[0][0] == 2  # ranked after the tied non-mate
+    assert outs[0][1] == outs[0][2]
+
+
+def test_a_mate_tied_at_the_end_of_the_list_is_not_listed():
+    """With candidates=1 and the mate tied with one non-mate, the mate's rank is 2: not in
+    the candidate list, so it is a miss at every threshold (FNIR counts it)."""
+    e = np.eye(4, dtype=np.float32)
+    emb = np.r_[e[0][None], e[0][None], e[2][None], e[0][None] * 2]
+    frame = pd.DataFrame({"image_id": list("abcp"), "path": "",
+                          "subject_id": ["s1", "s2", "s3", "s1"], "x": "1"})
+    plan = make_plan(frame, ["x"])
+    for gal in (np.array([0, 1, 2]), np.array([1, 0, 2])):
+        out = run_searches(emb, plan, gal, np.array([3]), np.array([True]), 1, "cosine")
+        assert out.mate_rank[0] == 0 and out.mate_score[0] == -np.inf

@@ -5,12 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fairbench import counts as counts_mod
-from fairbench.counts import count_verification
-from fairbench.kernels.reference import prepare, score_pairs
-from fairbench.metrics.thresholds import threshold_for_fmr
-from fairbench.plan import make_plan, n_pair_slots, pair_index
+from fairbench.core.codes import n_pair_slots, pair_index
+from fairbench.engine import allpairs as counts_mod
+from fairbench.kernels.prep import prepare, score_pairs
+from fairbench.metrics.thresholds import smallest_threshold
+from fairbench.plan import make_plan
 from tests.generated import generated
+
+
+def count_verification(*a, **k):
+    return counts_mod.count_verification(*a, **k)[0]
+
+
+def threshold_for_fmr(c, f):
+    return smallest_threshold(c.kept_s, c.n_nonmated_total, f)
 
 
 def brute(kind, frame, emb):
@@ -40,7 +48,7 @@ def test_histograms_equal_brute_force_on_every_tiling(kind, block):
     expect = np.zeros((n_pair_slots(plan.n_strata), 50), dtype=np.int64)
     np.add.at(expect, (slot[~mated], c.binning.index(s[~mated])), 1)
     assert np.array_equal(c.hist, expect)
-    assert np.array_equal(c.mated_i, i[mated]) and np.array_equal(c.mated_j, j[mated])
+    assert np.array_equal(plan.mated_i, i[mated]) and np.array_equal(plan.mated_j, j[mated])
     assert np.array_equal(c.mated_s, s[mated])
     keep = c.binning.index(s) >= c.kept_floor_bin
     want = sorted(zip(i[keep & ~mated].tolist(), j[keep & ~mated].tolist()))
@@ -130,3 +138,33 @@ def test_a_failing_worker_is_reported_not_silently_dropped(monkeypatch):
     monkeypatch.setattr(ks, "fold_tile", flaky)
     with pytest.raises(RuntimeError, match="fold failed"):
         count_verification(emb, "cosine", plan, [], [0.05], bins=32, block=8, threads=2)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "euclidean"])
+def test_random_float_data_agrees_with_per_pair_scores(kind):
+    """On random floats a tile's BLAS product and a per-pair dot product may differ in the
+    last bits, so the check allows that much: genuine scores within 1e-5, and histogram and
+    kept-pair differences only for pairs that close to a bin edge."""
+    rng = np.random.default_rng(11)
+    import pandas as pd
+
+    subj = np.repeat(np.arange(150), 2)
+    emb = (rng.standard_normal((150, 32))[subj] + 0.8 * rng.standard_normal((300, 32)))
+    emb = (emb * (3.0 if kind == "euclidean" else 1.0)).astype(np.float32)
+    frame = pd.DataFrame({"subject_id": subj.astype(str), "grp": (subj % 4).astype(str),
+                          "sex": (subj % 2).astype(str)})
+    plan, i, j, s, mated = brute(kind, frame, emb)
+    c = count_verification(emb, kind, plan, [], [0.05, 0.01], bins=512, block=37, threads=2)
+    assert np.max(np.abs(c.mated_s - s[mated])) <= 1e-5 * max(1.0, np.abs(s).max())
+    tol = 1e-5 * max(1.0, np.abs(s).max())
+    edges = c.binning.lo + np.arange(c.binning.bins + 1) * (
+        (c.binning.hi - c.binning.lo) / c.binning.bins)
+    near = np.min(np.abs(s[~mated, None] - edges[None, :]), axis=1) <= tol
+    slot = pair_index(plan.stratum[i], plan.stratum[j], plan.n_strata)
+    expect = np.zeros_like(c.hist)
+    np.add.at(expect, (slot[~mated], c.binning.index(s[~mated])), 1)
+    assert np.abs(c.hist - expect).sum() <= 2 * near.sum()
+    assert c.hist.sum() == expect.sum()
+    for f in (0.05, 0.01):
+        t = threshold_for_fmr(c, f)
+        assert (s[~mated] >= t + tol).sum() <= f * (~mated).sum() <= (s[~mated] >= t - tol).sum()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fairbench import registry
 from fairbench.errors import MatcherError
 from fairbench.matchers.base import FaceResult, Matcher, MatcherInfo, StrictParams, build_matcher
-from fairbench.registry import BUILTINS, UnknownPluginError, matchers
+from fairbench.registry import UnknownPluginError, matchers
 
 
 class FakeParams(StrictParams):
@@ -27,8 +28,62 @@ class FakeMatcher(Matcher):
                            "higher_is_more_alike")
 
 
-def test_builtins_are_listed():
-    assert set(BUILTINS["fairbench.matchers"]) <= set(matchers.names())
+BUILTIN_MATCHERS = {"dlib", "onnx", "insightface", "precomputed"}
+
+
+def test_builtins_come_from_the_installed_entry_points():
+    """The built-ins are exactly fairbench's own declared entry points, each loading a
+    Matcher subclass of that name (no second list in the code to drift from it)."""
+    from importlib.metadata import entry_points
+
+    own = {ep.name: ep for ep in entry_points(group="fairbench.matchers")
+           if registry._is_own(ep)}
+    assert set(own) == BUILTIN_MATCHERS
+    for name in BUILTIN_MATCHERS:
+        cls = matchers.get(name)
+        assert isinstance(cls, type) and issubclass(cls, Matcher) and cls.name == name
+    assert set(registry.pad.names()) >= {"onnx"}
+
+
+def fake_entry_point(name: str, value: str, dist_name: str):
+    """An entry point that another distribution declares (attached as importlib does)."""
+    from importlib.metadata import EntryPoint
+
+    class Dist:
+        metadata = {"Name": dist_name}
+
+    Dist.name = dist_name
+    return EntryPoint(name, value, "fairbench.matchers")._for(Dist())
+
+
+def test_disable_plugins_trusts_only_the_fairbench_distribution(monkeypatch):
+    """A third-party entry point is ignored under FAIRBENCH_DISABLE_PLUGINS=1 even when its
+    target lies in the fairbench namespace (a name prefix is no proof of origin)."""
+    from importlib import metadata
+
+    real = metadata.entry_points
+    evil = fake_entry_point("sneaky", "fairbench.matchers.dlib_matcher:DlibMatcher", "evil")
+
+    def eps(group=None):
+        found = list(real(group=group))
+        return found + ([evil] if group == "fairbench.matchers" else [])
+
+    monkeypatch.setattr(registry, "entry_points", eps)
+    assert "sneaky" in matchers.names()
+    monkeypatch.setenv("FAIRBENCH_DISABLE_PLUGINS", "1")
+    assert "sneaky" not in matchers.names()
+    assert set(matchers.names()) >= BUILTIN_MATCHERS
+
+
+def test_decorator_registers_an_in_process_plugin():
+    @matchers.plugin("decorated")
+    class Decorated(FakeMatcher):
+        name = "decorated"
+
+    try:
+        assert isinstance(build_matcher("decorated", {}), Decorated)
+    finally:
+        matchers.unregister("decorated")
 
 
 def test_unknown_name_suggests_close_ones():

@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fairbench import api
 from fairbench.api import run
 from fairbench.config import load_config
-from fairbench.report.rebuild import rebuild
+from fairbench.report.rebuild import build_report
 from tests.generated import generated
 
 CONTRACT_COLUMNS = [
@@ -57,12 +56,14 @@ def test_cli_run_writes_the_contracted_folder(precomputed, tmp_path):
         raise AssertionError(f"run.json holds {token}, which is not JSON")
 
     rec = json.loads((run_dir / "run.json").read_text(), parse_constant=strict)
-    assert rec["schema_version"] == "1.0" and rec["config_hash"]
+    assert rec["schema_version"] == "2.0" and rec["config_hash"]
     assert rec["provenance"]["packages"]["numpy"]
     assert rec["matcher"]["weights_sha256"]["emb.npz"]
     assert rec["dataset"]["manifest_sha256"]
-    unsupported = [t for t in rec["thresholds"] if not t["supported"]]
-    assert [t["target_fmr"] for t in unsupported] == [1e-7]
+    unsupported = [t for t in rec["operating_points"] if not t["supported"]]
+    assert [t["target"] for t in unsupported] == [1e-7]
+    assert rec["matcher"]["class"] == "fairbench.matchers.precomputed:PrecomputedMatcher"
+    assert rec["references"]["grp"]["group"] and rec["references"]["grp"]["rule"]
     images = pd.read_csv(run_dir / "images.csv")
     assert {"image_id", "subject_id", "grp", "sex", "acquired", "failure_reason"} <= set(
         images.columns)
@@ -79,15 +80,29 @@ def test_cli_run_writes_the_contracted_folder(precomputed, tmp_path):
 
 
 def test_report_rebuilds_identical_tables(precomputed, tmp_path, monkeypatch):
+    """The run computed its tables from the kernel's output in memory; the report recomputes
+    them from counts.npz on disk. Equal files mean nothing was lost on the way; a changed
+    array must change them (so this test can fail)."""
     monkeypatch.chdir(tmp_path)  # config paths are relative to the working directory
     res = run(load_config(precomputed), tmp_path / "out", progress=False)
     tables = res.run_dir / "tables"
     before = {p.name: p.read_text() for p in tables.iterdir()}
+    boot = (res.run_dir / "bootstrap.npz").read_bytes()
     for p in tables.iterdir():
         p.unlink()
-    written = rebuild(res.run_dir)
-    assert {p.name for p in written} == set(before)
+    written = build_report(res.run_dir)
+    assert {p.name for p in written if p.parent == tables} == set(before)
     assert {p.name: p.read_text() for p in tables.iterdir()} == before
+    assert np.load(res.run_dir / "bootstrap.npz")["fmr::grp::fmr=0.1"].shape[0] == 50
+    assert boot  # written by the run
+    # tamper with one kept impostor score: the rebuilt table must differ
+    z = dict(np.load(res.run_dir / "counts.npz"))
+    top = int(np.argmax(z["kept_s"]))
+    z["kept_s"][top] = -np.inf
+    np.savez_compressed(res.run_dir / "counts.npz", **z)
+    build_report(res.run_dir)
+    assert (tables / "verification_by_group.csv").read_text() != \
+        before["verification_by_group.csv"]
 
 
 def test_failed_run_leaves_no_folder(precomputed, tmp_path, monkeypatch):
@@ -95,7 +110,7 @@ def test_failed_run_leaves_no_folder(precomputed, tmp_path, monkeypatch):
         raise RuntimeError("disk full")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(api, "write_verification_tables", boom)
+    monkeypatch.setattr("fairbench.pipeline.seal.write_run_tables", boom)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError):
         run(load_config(precomputed), out, progress=False)

@@ -92,6 +92,6 @@ def test_onnx_configs_run_on_london16(name, london16, london16_manifest, models_
     res = run(load_config_dict(cfg), tmp_path / "out", progress=False)
     assert res.record["capture"]["n_acquired"] == 32
     assert res.record["matcher"]["providers"] == ["CPUExecutionProvider"]
-    t = res.tables.by_group
+    t = res.tables["verification_by_group"]
     allrow = t[t.attribute == "all"].iloc[0]
     assert allrow.n_mated == 16 and allrow.n_nonmated == 480

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from fairbench.api import run
-from fairbench.config import load_config_dict
+from fairbench.config import SimSpec, load_config_dict
+from fairbench.data.simulate import simulate
 from fairbench.errors import ConfigError
-from fairbench.simulate import SimSpec, simulate
 
 
 def test_simulation_is_seeded_and_shaped():
@@ -33,7 +33,7 @@ def test_pipeline_recovers_the_planted_ordering(tmp_path):
         "verification": {"target_fmr": [1e-3], "bootstrap": {"replicates": 100}},
     })
     res = run(cfg, tmp_path, progress=False)
-    t = res.tables.by_group
+    t = res.tables["verification_by_group"]
     g = t[t.attribute == "group"].set_index("group")
     # a larger shared direction: more same-group false matches, in the planted order
     assert list(g.fmr) == sorted(g.fmr) and g.fmr.iloc[-1] > 10 * g.fmr.iloc[0]
@@ -42,7 +42,8 @@ def test_pipeline_recovers_the_planted_ordering(tmp_path):
     # every simulated table and the run record say so
     rec = json.loads((res.run_dir / "run.json").read_text())
     assert rec["simulated"] is True and rec["dataset"]["simulated"] is True
-    for name in ("verification_by_group", "fmr_cross_group", "verification_summary"):
+    for name in ("verification_by_group", "fmr_cross_group", "verification_summary",
+                 "failure_to_acquire"):
         df = pd.read_csv(res.run_dir / "tables" / f"{name}.csv")
         assert (df["data"] == "SIMULATED").all()
         assert "SIMULATED DATA" in (res.run_dir / "tables" / f"{name}.md").read_text()

@@ -24,13 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from fairbench.counts import count_verification
+from fairbench.config import SimSpec
+from fairbench.core.codes import n_pair_slots, pair_index
+from fairbench.core.settings import Settings
+from fairbench.data.simulate import simulate
+from fairbench.engine.allpairs import count_verification
 from fairbench.kernels.stream import prepare_stream, stream, tile_list, warm_up
-from fairbench.metrics.groups import make_views
-from fairbench.metrics.thresholds import operating_points
-from fairbench.metrics.verification import Settings, verification_tables
-from fairbench.plan import make_plan, n_pair_slots, pair_index
-from fairbench.simulate import SimSpec, simulate
+from fairbench.metrics.thresholds import verification_points
+from fairbench.metrics.verification import verification_tables
+from fairbench.plan import make_plan
 
 
 def _rss_mb() -> float:
@@ -128,8 +130,8 @@ def run_bench(
         base = _rss_mb()
         _reset_peak()
         t0 = time.perf_counter()
-        counts = count_verification(emb, "cosine", plan, [], list(targets), block=block,
-                                    threads=threads)
+        counts, _ = count_verification(emb, "cosine", plan, [], list(targets), block=block,
+                                       threads=threads)
         kernel_s = min(kernel_s, time.perf_counter() - t0)
         extra = max(extra, _peak_mb() - base)
     assert counts is not None
@@ -143,29 +145,30 @@ def run_bench(
     out["kept_impostor_pairs"] = int(len(counts.kept_s))
     out["kept_pairs_mb"] = round(counts.kept_s.nbytes * 3 / 2**20, 1)
 
-    ths = operating_points(counts, targets, [], float, float)
-    views = make_views(plan, ["group"])
+    ths = verification_points(counts, targets, [], "cosine")
+    ok = plan.subject >= 0
     t0 = time.perf_counter()
-    verification_tables(plan, counts, plan.subject >= 0, views, ths, Settings(replicates=0))
+    verification_tables(plan, counts, ok, ths, Settings(replicates=0), ["group"])
     point_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    verification_tables(plan, counts, plan.subject >= 0, views, ths,
-                        Settings(replicates=replicates, seed=seed))
+    verification_tables(plan, counts, ok, ths, Settings(replicates=replicates, seed=seed),
+                        ["group"])
     boot_s = time.perf_counter() - t0 - point_s
     out["bootstrap_replicates"] = replicates
     out["bootstrap_1000_s"] = round(boot_s * 1000 / max(replicates, 1), 3)
     out["bootstrap_over_pass"] = round(boot_s * 1000 / max(replicates, 1) / kernel_s, 3)
 
     if float16:
-        c16 = count_verification(emb.astype(np.float16), "cosine", plan, [], list(targets),
-                                 block=block, threads=threads, storage="float16")
+        c16, _ = count_verification(emb.astype(np.float16), "cosine", plan, [],
+                                    list(targets), block=block, threads=threads,
+                                    storage="float16")
         diffs = []
         for t in ths:
             if t.similarity is None:
                 continue
             a = int((counts.kept_s >= t.similarity).sum())
             b = int((c16.kept_s >= t.similarity).sum())
-            diffs.append({"target_fmr": t.target_fmr, "float32_errors": a, "float16_errors": b})
+            diffs.append({"target_fmr": t.target, "float32_errors": a, "float16_errors": b})
         out["float16_vs_float32"] = diffs
         out["float16_max_genuine_diff"] = float(np.max(np.abs(c16.mated_s - counts.mated_s)))
         del c16
@@ -177,11 +180,11 @@ def run_bench(
         fast_s = naive_s = np.inf
         for k in range(reps):  # alternate; keep each side's best time
             t0 = time.perf_counter()
-            cm = count_verification(emb[:m], "cosine", plan_m, [], list(targets), block=block,
-                                    threads=threads)
+            cm, _ = count_verification(emb[:m], "cosine", plan_m, [], list(targets),
+                                       block=block, threads=threads)
             fast_s = min(fast_s, time.perf_counter() - t0)
             if k < max(1, min(reps, 2)):  # the peer is slow: at most two runs
-                thr_m = [t.similarity for t in operating_points(cm, targets, [], float, float)
+                thr_m = [t.similarity for t in verification_points(cm, targets, [], "cosine")
                          if t.similarity is not None]
                 naive_s = min(naive_s, _naive(emb[:m], sub, thr_m)[0])
         out["naive_n"] = m

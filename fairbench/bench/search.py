@@ -159,6 +159,10 @@ def run_search_bench(
     out["topk_checked_probes"] = len(rows)
     out["topk_identical"] = bool(np.array_equal(result[1][rows], bi)
                                  and np.array_equal(result[0][rows], bs))
+    fin = np.isfinite(bs)
+    # BLAS may round a tile and the full product differently in the last bits
+    out["topk_max_score_diff"] = float(np.max(np.abs(result[0][rows][fin] - bs[fin]))) \
+        if fin.any() else 0.0
 
     out["faiss_cmp_per_s"] = None
     if faiss and faiss_available():

@@ -17,8 +17,8 @@ import numpy as np
 from pydantic import Field
 
 from fairbench.errors import MatcherError
-from fairbench.matchers.base import StrictParams, sha256_file, usable_providers
-from fairbench.matchers.onnx_matcher import InputSpec
+from fairbench.matchers.base import StrictParams
+from fairbench.onnxrt import InputSpec, open_session, preprocess
 
 Box = tuple[float, float, float, float]
 
@@ -71,16 +71,9 @@ class OnnxPad(PadPlugin):
 
     def _load(self) -> Any:
         if self._session is None:
-            import onnxruntime as ort
-
             p: OnnxPadParams = self.params  # type: ignore[assignment]
-            sha = sha256_file(self.model_path)
-            if p.sha256 is not None and sha != p.sha256.lower():
-                raise MatcherError(f"PAD model {self.model_path} has sha256 {sha}, "
-                                   f"config expects {p.sha256.lower()}")
-            prov = usable_providers(p.providers)
-            self._session, self._sha = ort.InferenceSession(str(self.model_path),
-                                                            providers=prov), sha
+            self._session, self._sha = open_session(self.model_path, p.sha256, p.providers,
+                                                    "capture.liveness.params.model")
         return self._session
 
     def crop(self, image: np.ndarray, box: Box | None) -> np.ndarray:
@@ -103,15 +96,7 @@ class OnnxPad(PadPlugin):
 
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) RGB uint8 -> input tensor per ``input`` (as the ONNX matcher)."""
-        spec: InputSpec = self.params.input  # type: ignore[attr-defined]
-        x = crops.astype(np.float32)
-        if spec.color == "BGR":
-            x = x[..., ::-1]
-        x = (x * np.float32(spec.scale) - np.asarray(spec.mean, np.float32)) / np.asarray(
-            spec.std, np.float32)
-        if spec.layout == "NCHW":
-            x = x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return preprocess(crops, self.params.input)  # type: ignore[attr-defined]
 
     def score(self, images: Sequence[np.ndarray],
               boxes: Sequence[Box | None] | None = None) -> np.ndarray:

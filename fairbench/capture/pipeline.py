@@ -19,10 +19,14 @@ from tqdm import tqdm
 from fairbench.capture import skin, stress
 from fairbench.capture.pad import PadPlugin, build_pad
 from fairbench.config import CaptureConfig
-from fairbench.kernels.reference import prepare, score_pairs
+from fairbench.core.operating import OperatingPoint
+from fairbench.core.settings import Settings
+from fairbench.errors import ConfigError
+from fairbench.kernels.prep import prepare, score_pairs
 from fairbench.matchers.base import FaceResult, Matcher, decode_image, read_bytes
 from fairbench.matchers.yunet import YuNetDetector, pick_face
 from fairbench.metrics import capture as cm
+from fairbench.metrics.groups import ALL, JOIN, attribute_sets
 
 SKIN_COLS = ("skin_tone_ita", "skin_tone_band", "skin_tone_group")
 
@@ -33,12 +37,8 @@ class CaptureResult:
 
     images: pd.DataFrame  # one row per image: ITA, bands, clean liveness score
     outcomes: pd.DataFrame  # one row per (image, condition)
-    capture_by_group: pd.DataFrame
-    liveness_by_group: pd.DataFrame
-    transaction_by_group: pd.DataFrame
-    fte_by_group: pd.DataFrame
+    tables: dict[str, pd.DataFrame]  # capture_by_group, liveness_by_group, ... (non-empty)
     summary: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)  # attribute -> label source
 
     @property
     def label_sources(self) -> dict[str, str]:
@@ -82,7 +82,7 @@ def sharpness(image: np.ndarray, box: tuple[float, float, float, float]) -> floa
 def run_capture(
     cfg: CaptureConfig, frame: pd.DataFrame, paths: list[Path | None], matcher: Matcher,
     clean_embeddings: np.ndarray, similarity: str, threshold: float, attributes: list[str],
-    confidence: float = 0.95, progress: bool = True,
+    s: Settings | None = None, progress: bool = True,
 ) -> CaptureResult:
     """Measure capture, liveness and transactions; ``threshold`` is internal similarity."""
     det = YuNetDetector(Path(cfg.detector_model))
@@ -137,7 +137,7 @@ def run_capture(
     out = pd.concat([out, attr_frame.loc[out["row"]].reset_index(drop=True)], axis=1)
     _match(out, np.stack(embs), clean_embeddings, similarity, threshold, base)
     _liveness(out, cfg)
-    return _tables(cfg, out, attr_frame, attributes, conds, confidence, pad)
+    return _tables(cfg, out, attr_frame, attributes, conds, s or Settings(), pad)
 
 
 def _match(out: pd.DataFrame, embs: np.ndarray, clean: np.ndarray, kind: str,
@@ -166,7 +166,7 @@ def _liveness(out: pd.DataFrame, cfg: CaptureConfig) -> None:
 
 
 def _tables(cfg: CaptureConfig, out: pd.DataFrame, attr_frame: pd.DataFrame,
-            attributes: list[str], conds: list[str], confidence: float,
+            attributes: list[str], conds: list[str], s: Settings,
             pad: PadPlugin | None) -> CaptureResult:
     bona = (out["presentation"] == "bona_fide") if "presentation" in out else \
         pd.Series(True, index=out.index)
@@ -179,20 +179,18 @@ def _tables(cfg: CaptureConfig, out: pd.DataFrame, attr_frame: pd.DataFrame,
     cap, liv, tra = [], [], []
     for c in conds:
         o = out[out["condition"] == c].reset_index(drop=True)
-        fta = cm.group_rates(o, "fta_error", attributes, "fta", "bona_fide", confidence)
-        fnmr = cm.group_rates(o, "match_error", attributes, "fnmr_vs_clean", "probe_ok",
-                              confidence, n_name="n_mated")
+        fta = cm.group_rates(o, "fta_error", attributes, "fta", "bona_fide", s)
+        fnmr = cm.group_rates(o, "match_error", attributes, "fnmr_vs_clean", "probe_ok", s)
         t = fta.merge(fnmr, on=["attribute", "group"])
         t.insert(0, "condition", c)
         t["condition_description"] = stress.describe(c)
         cap.append(t)
         if pad is not None:
-            b = cm.group_rates(o, "bpcer_error", attributes, "bpcer", "captured_bona",
-                               confidence, n_name="n_bona_fide")
+            b = cm.group_rates(o, "bpcer_error", attributes, "bpcer", "captured_bona", s)
             b.insert(0, "condition", c)
             liv.append(b)
         tr = o[o["is_probe"] & o["bona_fide"]].reset_index(drop=True)
-        tt = cm.transaction_table(tr, "stage", attributes, cfg.transaction_k, confidence,
+        tt = cm.transaction_table(tr, "stage", attributes, cfg.transaction_k, s,
                                   stages=("enrol", *cm.STAGES))
         tt.insert(0, "condition", c)
         tra.append(tt)
@@ -200,20 +198,19 @@ def _tables(cfg: CaptureConfig, out: pd.DataFrame, attr_frame: pd.DataFrame,
     capture_t = pd.concat(cap, ignore_index=True)
     capture_t["acquisition_rule"] = rule
     live_t = pd.concat(liv, ignore_index=True) if liv else pd.DataFrame()
+    apcer = pd.DataFrame()
     if pad is not None:
         assert cfg.liveness is not None
+        validation = "validated" if cfg.liveness.validated else "UNVALIDATED"
         live_t["threshold"] = cfg.liveness.threshold
-        live_t["metric"] = "BPCER"
-        live_t["validation"] = "validated" if cfg.liveness.validated else "UNVALIDATED"
+        live_t["validation"] = validation
         clean = out[out["condition"] == "clean"]
         if "presentation" in clean and "attack_species" in clean:
-            pr = cm.pad_rates(clean["liveness_score"], clean["presentation"],
-                              clean["attack_species"], cfg.liveness.threshold, confidence)
-            pr["validation"] = live_t["validation"].iloc[0]
-            live_t = pd.concat([live_t, pr], ignore_index=True)
+            apcer = cm.pad_rates(clean["liveness_score"], clean["presentation"],
+                                 clean["attack_species"], cfg.liveness.threshold, s)
+            apcer["validation"] = validation
     clean = out[out["condition"] == "clean"].reset_index(drop=True)
-    fte = cm.group_rates(cm.fte_frame(clean), "fte", attributes, "fte",
-                         confidence=confidence, n_name="n_subjects")
+    fte = cm.group_rates(cm.fte_frame(clean), "fte", attributes, "fte", s=s)
     images = attr_frame[[c for c in attr_frame.columns if c in (*SKIN_COLS, "yunet_score")]]
     images = images.assign(liveness_score=clean["liveness_score"].to_numpy())
     summary = {
@@ -223,43 +220,58 @@ def _tables(cfg: CaptureConfig, out: pd.DataFrame, attr_frame: pd.DataFrame,
         "liveness": None if pad is None else {**pad.info(), "threshold": cfg.liveness.threshold,
                                               "validated": cfg.liveness.validated},
     }
-    return CaptureResult(images, out, capture_t, live_t,
-                         pd.concat(tra, ignore_index=True), fte, summary)
+    tables = {"capture_by_group": capture_t, "liveness_by_group": live_t,
+              "apcer_by_species": apcer, "transaction_by_group": pd.concat(tra, ignore_index=True),
+              "fte_by_group": fte, "skin_tone_agreement": cm.skin_tone_agreement(out, attributes)}
+    return CaptureResult(images, out, {k: v for k, v in tables.items() if len(v)}, summary)
 
 
-def capture_stage(config: Any, ds: Any, matcher: Matcher, tpl: Any, thresholds: list[Any],
-                  similarity: str, progress: bool = True) -> tuple[CaptureResult, Any]:
+def capture_stage(config: Any, ds: Any, matcher: Matcher, embeddings: np.ndarray,
+                  points: list[OperatingPoint], similarity: str, label_sources: dict[str, str],
+                  progress: bool = True) -> CaptureResult:
     """Run :func:`run_capture` for a 1:1 run at its chosen operating point.
 
     The operating point is ``capture.target_fmr`` when given, else the first supported
-    target-FMR threshold of the run. Returns the result and the Threshold used.
+    target-FMR threshold of the run; breakdowns are the run's attributes and their
+    intersections, joined with ``|`` as in the 1:1 tables.
     """
-    from fairbench.errors import ConfigError
-
     cfg: CaptureConfig = config.capture
-    pts = [t for t in thresholds if t.kind == "target_fmr" and t.supported]
+    pts = [p for p in points if p.kind == "target_fmr" and p.supported]
     if cfg.target_fmr is not None:
-        pts = [t for t in pts if t.target_fmr is not None
-               and abs(t.target_fmr - cfg.target_fmr) <= 1e-12 * cfg.target_fmr]
+        pts = [p for p in pts if p.matches("target_fmr", cfg.target_fmr)]
     if not pts:
         raise ConfigError("capture: no supported target-FMR threshold to read matches at",
                           [f"capture.target_fmr={cfg.target_fmr}",
                            f"verification.target_fmr={config.verification.target_fmr}"])
     thr = pts[0]
     paths = [r.path for r in ds.manifest.records()]
-    frame, attrs = ds.manifest.frame.copy(), list(ds.attributes)
-    if config.dataset.intersections:  # pairwise intersections, named like the 1:1 tables
-        for i, a in enumerate(ds.attributes):
-            for b in ds.attributes[i + 1:]:
-                frame[f"{a}|{b}"] = frame[a].astype(str) + "|" + frame[b].astype(str)
-                attrs.append(f"{a}|{b}")
-    res = run_capture(cfg, frame, paths, matcher, tpl.embeddings, similarity,
-                      float(thr.similarity), attrs,
-                      config.verification.confidence, progress)
-    res.summary["threshold"] = thr.to_dict()
-    res.sources = {**ds.label_sources, **res.label_sources, cm.ALL: ""}
-    for t in (res.capture_by_group, res.liveness_by_group, res.transaction_by_group,
-              res.fte_by_group):
+    attrs = [JOIN.join(a) for a in attribute_sets(ds.attributes, config.dataset.intersections)]
+    res = run_capture(cfg, ds.manifest.frame.copy(), paths, matcher, embeddings, similarity,
+                      float(thr.similarity), attrs, config.settings(), progress)
+    res.summary["operating_point"] = thr.to_dict()
+    sources = {**label_sources, **res.label_sources, ALL: ""}
+    for t in res.tables.values():
         if "attribute" in t:
-            t.insert(3, "label_source", t["attribute"].map(res.sources).fillna(""))
-    return res, thr
+            t.insert(2, "label_source", [" | ".join(sources.get(p, "unspecified")
+                                                    for p in str(a).split(JOIN)) if a != ALL
+                                         else "" for a in t["attribute"]])
+    return res
+
+
+def notes(cap: CaptureResult) -> list[str]:
+    """Plain-language labels every reader of the capture tables must see."""
+    s = cap.summary
+    out = [f"capture: acquired means {s['acquisition_rule']}; stress conditions "
+           f"{', '.join(s['conditions'])} (seed {s['seed']})."]
+    if s.get("skin_tone_method"):
+        out.append(f"skin_tone_group is DERIVED, not self-reported: {s['skin_tone_method']}.")
+    live = s.get("liveness")
+    if live and not live.get("validated"):
+        out.append("liveness: the PAD model is UNVALIDATED (a toy model for plumbing); "
+                   "BPCER/APCER figures are not evidence about any deployed system.")
+    return out
+
+
+OUTCOME_COLUMNS = ["image_id", "subject_id", "condition", "acquired", "failure_reason",
+                   "detector_score", "face_px", "sharpness", "liveness_score", "mated_score",
+                   "stage"]

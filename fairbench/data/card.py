@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fairbench.data.paths import cards_dirs
+from fairbench.data.paths import card_path
 from fairbench.errors import DataError
 
 LabelSource = Literal["self-reported", "annotated", "derived"]
@@ -25,7 +25,8 @@ class AttributeSpec(_Strict):
     kind: Literal["categorical", "numeric"] = "categorical"
     vocabulary: list[str] | None = None  # None: any value accepted
     label_source: LabelSource
-    missing: list[str] = Field(default_factory=lambda: ["", "NA", "na", "nan"])
+    #: Spellings of "no value" beyond the common vocabulary (fairbench.core.missing)
+    missing: list[str] = Field(default_factory=list)
 
 
 class Download(_Strict):
@@ -62,19 +63,6 @@ class DatasetCard(_Strict):
             base = self.derived_attributes[attribute]
             return self.attributes[base].label_source if base in self.attributes else "derived"
         return "unknown"
-
-
-def card_path(name: str) -> Path:
-    """The card file for ``name``; a clear error listing the known cards when absent."""
-    for d in cards_dirs():
-        p = d / f"{name}.yaml"
-        if p.is_file():
-            return p
-    known = sorted({p.stem for d in cards_dirs() if d.is_dir() for p in d.glob("*.yaml")})
-    raise DataError(
-        f"no dataset card {name!r} (looked in {', '.join(str(d) for d in cards_dirs())}); "
-        f"known cards: {', '.join(known) or 'none'}"
-    )
 
 
 def load_card(name_or_path: str | Path) -> DatasetCard:

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from fairbench.config import DatasetConfig
-from fairbench.data.binning import age_band
+from fairbench.core.bands import bands_of
+from fairbench.core.missing import as_labels
 from fairbench.data.card import DatasetCard, load_card
 from fairbench.data.london import london_manifest
 from fairbench.data.manifest import Manifest, check_manifest, read_manifest
-from fairbench.data.paths import dataset_candidates, find_dataset
+from fairbench.data.paths import card_path, dataset_candidates, find_dataset
+from fairbench.data.simulate import simulate
 from fairbench.errors import DataError
-from fairbench.simulate import simulate
 
-#: Derived attribute -> (source column, how it is derived).
+#: Derived attribute -> the numeric column it bands (per image; pairs take their mean).
 DERIVED = {"age_band": "age"}
 
 
 @dataclass
 class Dataset:
-    """A validated set of images with the attributes to break results down by."""
+    """A validated set of images with the attributes to break results down by.
+
+    ``banded`` names the attributes whose pair label comes from the mean of the pair's two
+    values: attribute -> (numeric source column, band edges).
+    """
 
     name: str
     manifest: Manifest
     card: DatasetCard | None
     attributes: list[str]
     label_sources: dict[str, str]
+    banded: dict[str, tuple[str, list[float]]] = field(default_factory=dict)
+    card_file: Path | None = None
 
 
 def data_folder(name: str) -> Path:
@@ -55,48 +64,51 @@ def simulated_dataset(cfg: DatasetConfig) -> tuple[Dataset, np.ndarray]:
     return Dataset("simulated", manifest, None, attrs, {a: "simulated" for a in attrs}), emb
 
 
+def _manifest(cfg: DatasetConfig) -> tuple[str, Manifest, DatasetCard | None, Path | None]:
+    if cfg.name is None:
+        assert cfg.manifest is not None
+        return Path(cfg.manifest).stem, read_manifest(cfg.manifest, cfg.root), None, None
+    path = card_path(cfg.name)
+    card = load_card(path)
+    root = Path(cfg.root) if cfg.root else data_folder(card.name)
+    if card.adapter == "london":
+        return card.name, london_manifest(root), card, path
+    if not card.manifest:
+        raise DataError(f"dataset card {card.name!r}: adapter 'manifest' needs `manifest`")
+    return card.name, read_manifest(root / card.manifest, root), card, path
+
+
+def derive_attributes(frame: pd.DataFrame, attributes: Sequence[str], edges: Sequence[float],
+                      card: DatasetCard | None) -> tuple[dict[str, str], dict[str, tuple]]:
+    """Band derived attributes and normalise missing values, in place.
+
+    Returns each attribute's label source and the pair-banded attributes.
+    """
+    sources: dict[str, str] = {}
+    banded: dict[str, tuple[str, list[float]]] = {}
+    for a in attributes:
+        src = DERIVED.get(a)
+        if src is not None and a not in frame.columns:
+            frame[a] = bands_of(pd.to_numeric(frame[src], errors="coerce").to_numpy(), edges)
+            origin = card.label_source(src) if card else "unspecified"
+            sources[a] = f"{origin} (banded from {src})"
+            banded[a] = (src, list(edges))
+        else:
+            spec = card.attributes.get(a) if card else None
+            sources[a] = card.label_source(a) if card else "unspecified"
+            frame[a] = as_labels(frame[a], spec.missing if spec else ())
+    return sources, banded
+
+
 def load_dataset(cfg: DatasetConfig, require_files: bool = True) -> Dataset:
     """Load the manifest (card adapter or generic file), derive bands, validate everything."""
-    card: DatasetCard | None = None
-    if cfg.name is not None:
-        card = load_card(cfg.name)
-        root = Path(cfg.root) if cfg.root else data_folder(card.name)
-        if card.adapter == "london":
-            manifest = london_manifest(root)
-        else:
-            if not card.manifest:
-                raise DataError(f"dataset card {card.name!r}: adapter 'manifest' needs `manifest`")
-            manifest = read_manifest(root / card.manifest, root)
-        name = card.name
-    else:
-        assert cfg.manifest is not None
-        manifest = read_manifest(cfg.manifest, cfg.root)
-        name = Path(cfg.manifest).stem
-
-    frame = manifest.frame
-    label_sources: dict[str, str] = {}
-    vocab: dict[str, list[str] | None] = {}
-    base_attrs = []
-    for a in cfg.attributes:
-        src = DERIVED.get(a)
-        if src is not None and a not in frame.columns:
-            base_attrs.append(src)
-        else:
-            base_attrs.append(a)
-    if card is not None:
-        for a, spec in card.attributes.items():
-            vocab[a] = spec.vocabulary
-    check_manifest(manifest, base_attrs, vocab, require_files=require_files)
-
-    for a in cfg.attributes:
-        src = DERIVED.get(a)
-        if src is not None and a not in frame.columns:
-            frame[a] = age_band(frame[src], cfg.age_bands)
-            origin = card.label_source(src) if card else "unspecified"
-            label_sources[a] = f"{origin} (banded from {src})"
-        else:
-            label_sources[a] = card.label_source(a) if card else "unspecified"
-            frame[a] = frame[a].replace({"": "unknown", "NA": "unknown", "nan": "unknown"})
+    name, manifest, card, path = _manifest(cfg)
     if not cfg.attributes:
         raise DataError("dataset.attributes is empty: name at least one column to break down by")
-    return Dataset(name, manifest, card, list(cfg.attributes), label_sources)
+    base = [DERIVED.get(a, a) if a not in manifest.frame.columns else a
+            for a in cfg.attributes]
+    vocab = {a: s.vocabulary for a, s in card.attributes.items()} if card else {}
+    missing = {a: s.missing for a, s in card.attributes.items()} if card else {}
+    check_manifest(manifest, base, vocab, require_files=require_files, missing=missing)
+    sources, banded = derive_attributes(manifest.frame, cfg.attributes, cfg.age_bands, card)
+    return Dataset(name, manifest, card, list(cfg.attributes), sources, banded, path)

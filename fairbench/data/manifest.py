@@ -10,16 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from fairbench.core.codes import ImageRecord
+from fairbench.core.missing import is_missing, missing_set
 from fairbench.errors import DataError
-from fairbench.matchers.base import ImageRecord
 
 REQUIRED = ("image_id", "path", "subject_id")
-MISSING_VALUES = ("", "NA", "na", "nan", "NaN", "None")
 
 
 @dataclass
@@ -29,7 +29,6 @@ class Manifest:
     frame: pd.DataFrame
     root: Path | None
     source: str
-    label_sources: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -102,8 +101,13 @@ def find_problems(
     attributes: Sequence[str] = (),
     vocabularies: Mapping[str, Sequence[str] | None] | None = None,
     require_files: bool = True,
+    missing: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
-    """Every problem in a manifest, one line each, naming the row (1 = header line)."""
+    """Every problem in a manifest, one line each, naming the row (1 = header line).
+
+    A value in an attribute's ``missing`` list (a card's) or in the common vocabulary of
+    :mod:`fairbench.core.missing` is never a vocabulary problem: it means unknown.
+    """
     f = m.frame
     src = m.source
     problems: list[str] = []
@@ -120,7 +124,7 @@ def find_problems(
             problems.append(f"{row}: duplicate image_id {iid!r} (first at row {seen[iid] + 2})")
         else:
             seen[iid] = k
-        if not sid or sid in MISSING_VALUES:
+        if is_missing(sid):
             problems.append(f"{row} ({iid}): empty subject_id")
         if not require_files:
             continue
@@ -136,9 +140,10 @@ def find_problems(
     for a, vocab in (vocabularies or {}).items():
         if vocab is None or a not in f.columns:
             continue
-        allowed = set(vocab) | set(MISSING_VALUES)
+        gaps = missing_set((missing or {}).get(a, ()))
+        allowed = set(vocab)
         for k, v in enumerate(f[a]):
-            if v not in allowed:
+            if v not in allowed and str(v).strip().lower() not in gaps:
                 problems.append(
                     f"{src} row {k + 2} ({ids[k]}): {a}={v!r} is not in the vocabulary "
                     f"({', '.join(vocab)})"
@@ -151,9 +156,10 @@ def check_manifest(
     attributes: Sequence[str] = (),
     vocabularies: Mapping[str, Sequence[str] | None] | None = None,
     require_files: bool = True,
+    missing: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Raise one :class:`DataError` listing every problem, or return quietly."""
-    problems = find_problems(m, attributes, vocabularies, require_files)
+    problems = find_problems(m, attributes, vocabularies, require_files, missing)
     if problems:
         n = len(problems)
         raise DataError(f"{m.source}: {n} problem{'s' if n > 1 else ''} in the manifest", problems)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from fairbench.kernels.reference import prepare
+from fairbench.kernels.prep import prepare
 from fairbench.kernels.workers import run_workers
 
 NEG_INF = np.float32(-np.inf)
@@ -127,7 +127,7 @@ def merge_topk(scores: np.ndarray, index: np.ndarray, k: int) -> tuple[np.ndarra
 
 
 def _prepare_probes(probes: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Float32 probes as the reference prepares them, squared norms, failed flags."""
+    """Float32 probes as ``prep.prepare`` makes them, squared norms, failed flags."""
     p = prepare(probes, kind)
     failed = p.failed | ~np.isfinite(p.sqnorm)
     return p.x, p.sqnorm, failed
@@ -137,8 +137,8 @@ def _load_block(gallery: np.ndarray, a: int, b: int, kind: str, bufs: dict[str, 
                 sub: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gallery rows a:b as float32 (normalised for cosine), squared norms, failed flags.
 
-    Written into the preallocated ``bufs`` in cache-sized strips. Norms are the
-    reference's own (``sqrt(add.reduce(x * x))``, bit for bit). Failed rows become NaN:
+    Written into the preallocated ``bufs`` in cache-sized strips. Norms are those of
+    ``prep.prepare`` (``sqrt(add.reduce(x * x))``, bit for bit). Failed rows become NaN:
     non-finite entries or a zero norm (cosine); for euclidean also a squared norm that
     overflows, whose scores would be ``-inf`` or NaN anyway. Huge finite cosine rows
     normalise to zeros there and here alike.
@@ -257,7 +257,7 @@ def search_topk(
     fewer than k valid).
 
     Scores are cosine similarity or minus the euclidean distance, computed exactly as
-    :mod:`fairbench.kernels.reference` does; ties go to the lower gallery index. Memory
+    :mod:`fairbench.kernels.prep` does; ties go to the lower gallery index. Memory
     beyond the inputs: float32 probes, and per thread one gallery block, one tile and a
     (P, k) list. ``storage="float16"`` rounds the gallery to float16 (per block) first.
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -56,7 +56,8 @@ def prepare_stream(
     """Codes, norms and visiting order; ``embeddings`` are not copied unless converted.
 
     Cosine templates are divided by their float32 norm when gathered, exactly as the
-    reference kernel normalises them. Non-finite rows are failed templates (score -inf).
+    per-pair path (``prep.prepare``) normalises them. Non-finite rows are failed templates
+    (score -inf).
     """
     if kind not in ("cosine", "euclidean"):
         raise ValueError(f"unknown similarity {kind!r}")
@@ -162,7 +163,6 @@ class StreamResult:
     kept_j: np.ndarray
     kept_s: np.ndarray
     tiles: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def tile_list(n: int, block: int) -> list[tuple[int, int, int, int]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,9 +19,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from fairbench.core.codes import ImageRecord
+from fairbench.core.scale import Similarity, from_native, to_native
 from fairbench.errors import MatcherError
-
-Similarity = Literal["cosine", "euclidean"]
+from fairbench.provenance import file_sha256
 
 #: Failure reasons a matcher may record for an image (free text after ``error:``).
 UNREADABLE = "unreadable_image"
@@ -34,15 +34,6 @@ class StrictParams(BaseModel):
     """Base for matcher parameter models: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One image to embed: its id, file (absent for precomputed embeddings) and subject."""
-
-    image_id: str
-    path: Path | None
-    subject_id: str
 
 
 @dataclass
@@ -82,27 +73,6 @@ class MatcherInfo:
         return asdict(self)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, streamed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def _file_sha(path: Path) -> str:
-    """sha256 of a file, memoised by (path, size, mtime) so repeated fingerprints are cheap."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = sha256_file(path)
-    return _SHA_CACHE[key]
-
-
 def _content_addressed(value: Any) -> Any:
     """Replace strings naming existing files by their sha256, recursively.
 
@@ -117,7 +87,7 @@ def _content_addressed(value: Any) -> Any:
         try:
             p = Path(value)
             if p.is_file():
-                return "sha256:" + _file_sha(p)
+                return "sha256:" + file_sha256(p)
         except OSError:
             pass
     return value
@@ -158,7 +128,6 @@ class Matcher(ABC):
     Params: ClassVar[type[StrictParams]] = StrictParams
     similarity: ClassVar[Similarity] = "cosine"
     needs_images: ClassVar[bool] = True
-    default_batch_size: ClassVar[int] = 16
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -259,34 +228,6 @@ class Matcher(ABC):
     def from_native(self, native: float) -> float:
         """The matcher's native score -> internal similarity."""
         return from_native(native, self.similarity)
-
-
-def to_native(similarity: float, kind: Similarity) -> float:
-    """Internal similarity -> native score for a similarity kind (distance is negated)."""
-    return float(-similarity) if kind == "euclidean" else float(similarity)
-
-
-def from_native(native: float, kind: Similarity) -> float:
-    """Native score -> internal similarity for a similarity kind."""
-    return float(-native) if kind == "euclidean" else float(native)
-
-
-def usable_providers(requested: Sequence[str]) -> list[str]:
-    """The requested ONNX Runtime providers this installation has, in the requested order."""
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    usable = [p for p in requested if p in available]
-    dropped = [p for p in requested if p not in available]
-    if dropped:
-        logging.getLogger(__name__).warning(
-            "ONNX Runtime providers not available, skipped: %s", ", ".join(dropped))
-    if not usable:
-        raise MatcherError(
-            f"none of the requested providers {list(requested)} is available",
-            [f"available: {', '.join(available)}"],
-        )
-    return usable
 
 
 def build_matcher(name: str, params: dict[str, Any] | None = None) -> Matcher:

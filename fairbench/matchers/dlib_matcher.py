@@ -27,8 +27,8 @@ from fairbench.matchers.base import (
     Matcher,
     MatcherInfo,
     StrictParams,
-    sha256_file,
 )
+from fairbench.provenance import sha256_file
 
 CHIP_SIZE = 150  # the ResNet model takes 150 x 150 chips cut the way get_face_chip cuts them
 

@@ -28,9 +28,9 @@ from fairbench.matchers.base import (
     Matcher,
     MatcherInfo,
     StrictParams,
-    sha256_file,
-    usable_providers,
 )
+from fairbench.onnxrt import usable_providers
+from fairbench.provenance import sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt
 
 from fairbench.errors import MatcherError
 from fairbench.matchers.align import align_face
@@ -24,31 +24,9 @@ from fairbench.matchers.base import (
     MatcherInfo,
     Similarity,
     StrictParams,
-    sha256_file,
-    usable_providers,
 )
 from fairbench.matchers.yunet import YuNetDetector, pick_face
-
-Channels = float | tuple[float, float, float]
-
-
-class InputSpec(StrictParams):
-    """The model's input tensor; a pixel p becomes ``(p * scale - mean) / std``."""
-
-    name: str
-    size: PositiveInt
-    layout: Literal["NHWC", "NCHW"] = "NHWC"
-    color: Literal["RGB", "BGR"] = "RGB"
-    scale: float = 1.0
-    mean: Channels = 0.0
-    std: Channels = 1.0
-
-    @field_validator("std")
-    @classmethod
-    def _nonzero(cls, v: Channels) -> Channels:
-        if np.any(np.asarray(v, dtype=np.float64) == 0):
-            raise ValueError("std must be non-zero")
-        return v
+from fairbench.onnxrt import InputSpec, open_session, preprocess
 
 
 class AlignSpec(StrictParams):
@@ -109,20 +87,9 @@ class OnnxMatcher(Matcher):
     def _load(self) -> Any:
         if self._session is not None:
             return self._session
-        import onnxruntime as ort
-
         p: OnnxParams = self.params  # type: ignore[assignment]
-        sha = sha256_file(self.model_path)
-        if p.sha256 is not None and sha != p.sha256.lower():
-            raise MatcherError(
-                f"model file {self.model_path} has sha256 {sha}, "
-                f"but matcher.params.sha256 expects {p.sha256.lower()}"
-            )
-        providers = usable_providers(p.providers)
-        try:
-            session = ort.InferenceSession(str(self.model_path), providers=providers)
-        except Exception as exc:
-            raise MatcherError(f"cannot load ONNX model {self.model_path}: {exc}") from exc
+        session, sha = open_session(self.model_path, p.sha256, p.providers,
+                                    "matcher.params.model")
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name: o for o in session.get_outputs()}
         problems = []
@@ -178,16 +145,7 @@ class OnnxMatcher(Matcher):
 
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) RGB uint8 -> the model's input tensor, per the ``input`` params."""
-        spec = self.params.input  # type: ignore[attr-defined]
-        x = crops.astype(np.float32)
-        if spec.color == "BGR":
-            x = x[..., ::-1]
-        mean = np.asarray(spec.mean, dtype=np.float32)
-        std = np.asarray(spec.std, dtype=np.float32)
-        x = (x * np.float32(spec.scale) - mean) / std
-        if spec.layout == "NCHW":
-            x = x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return preprocess(crops, self.params.input)  # type: ignore[attr-defined]
 
     def info(self) -> MatcherInfo:
         import cv2

@@ -23,8 +23,8 @@ from fairbench.matchers.base import (
     MatcherInfo,
     Similarity,
     StrictParams,
-    sha256_file,
 )
+from fairbench.provenance import sha256_file
 
 
 class PrecomputedParams(StrictParams):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fairbench.matchers.base import sha256_file
+from fairbench.provenance import sha256_file
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,23 @@ each group so every replicate keeps the group sizes. A replicate is a vector of 
 weights w (how often each person was drawn); an impostor pair of persons a and b counts
 w_a * w_b times, a mated pair of person a counts w_a times. Numerators use only the pairs
 at or above the threshold (kept by the counting pass); denominators come from per-subject
-image counts, so no score is recomputed.
+image counts, so no score is recomputed. The compiled loops live in ``_compiled`` and load
+only when a bootstrap runs.
 """
 
 from __future__ import annotations
 
 import warnings
+import zlib
 
 import numpy as np
-from numba import njit, prange
+
+
+def view_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator of one breakdown's replicates: seeded by the run's seed and the
+    breakdown's name, so a breakdown's intervals do not depend on which others are computed
+    (and a test can redraw the same weights)."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
 
 
 def subject_weights(
@@ -40,36 +48,6 @@ def subject_weights(
     return w
 
 
-@njit(parallel=True, cache=True)
-def pair_weight_sums(w, a, b, g, c, n_groups):  # pragma: no cover - compiled
-    """out[r, g_k] += c_k * w[r, a_k] * w[r, b_k]: the replicate numerators, no R x K temp."""
-    R = w.shape[0]
-    out = np.zeros((R, n_groups))
-    for r in prange(R):
-        wr = w[r]
-        for k in range(len(a)):
-            out[r, g[k]] += c[k] * wr[a[k]] * wr[b[k]]
-    return out
-
-
-@njit(parallel=True, cache=True)
-def _level_sums_t(wt, a, b, g, lev, c, n_groups, n_levels, n_parts):  # pragma: no cover
-    R = wt.shape[1]
-    K = len(a)
-    part = np.zeros((n_parts, n_groups, n_levels, R))
-    step = (K + n_parts - 1) // n_parts
-    for t in prange(n_parts):
-        acc = part[t]
-        for k in range(t * step, min(K, (t + 1) * step)):
-            wa = wt[a[k]]
-            wb = wt[b[k]]
-            ck = c[k]
-            row = acc[g[k], lev[k]]
-            for r in range(R):  # contiguous over replicates: vectorises
-                row[r] += ck * wa[r] * wb[r]
-    return part.sum(axis=0)
-
-
 def level_weight_sums(
     w: np.ndarray, a: np.ndarray, b: np.ndarray, g: np.ndarray, lev: np.ndarray,
     c: np.ndarray, n_groups: int, n_levels: int,
@@ -80,11 +58,11 @@ def level_weight_sums(
     every threshold. Subjects' weights are laid out along replicates (a transposed copy) so
     the inner loop runs over contiguous memory.
     """
-    import numba
+    from fairbench.metrics import _compiled
 
     wt = np.ascontiguousarray(w.T)
-    parts = max(1, min(numba.get_num_threads(), len(a)))
-    out = _level_sums_t(wt, a, b, g, lev, c, n_groups, n_levels, parts)
+    parts = max(1, min(_compiled.threads(), len(a)))
+    out = _compiled.level_sums_t(wt, a, b, g, lev, c, n_groups, n_levels, parts)
     return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
@@ -118,6 +96,8 @@ def impostor_rates(
     """
     tot = w @ n_img
     den = (tot**2 - (w**2) @ (n_img**2)) / 2.0
+    from fairbench.metrics._compiled import pair_weight_sums
+
     a, b, g, c = compress_pairs(err_a, err_b, err_group)
     num = pair_weight_sums(np.ascontiguousarray(w), a, b, g, c, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -142,3 +122,80 @@ def percentile_interval(
         lo = np.nanpercentile(reps, a, axis=0)
         hi = np.nanpercentile(reps, 100 - a, axis=0)
     return lo, hi
+
+
+def verification_replicates(
+    subject_group: np.ndarray, n_img: np.ndarray, m_subject: np.ndarray, m_group: np.ndarray,
+    m_score: np.ndarray, k_subject_a: np.ndarray, k_subject_b: np.ndarray,
+    k_group: np.ndarray, k_score: np.ndarray, thresholds: np.ndarray, replicates: int,
+    rng: np.random.Generator, budget_bytes: int = 40_000_000,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(R, G) replicate FMR and FNMR per threshold, for one breakdown.
+
+    ``n_img`` (n_subjects, G): images per subject and group; ``m_*``: the mated pairs in a
+    group (subject, group code, genuine score); ``k_*``: the kept same-group impostor pairs
+    (both subjects, group, score). One pass over the pairs serves every threshold (a
+    pair's level is how many thresholds it meets); subject weights are drawn in chunks that
+    keep the weight matrix within ``budget_bytes``, from one generator consumed in order,
+    so the result depends only on the seed.
+    """
+    nsub, G = n_img.shape
+    T = len(thresholds)
+    ts = np.asarray(thresholds, dtype=np.float64)
+    lowest = ts.min() if T else np.inf
+    sel = k_score >= lowest
+    ks = k_score[sel]
+    level = (ks[:, None] >= ts[None, :]).sum(axis=1) if T else np.zeros(0, np.int64)
+    # subjects renumbered so each group's weights are one contiguous slice
+    order = np.argsort(subject_group, kind="stable")
+    pos = np.empty(nsub, dtype=np.int64)
+    pos[order] = np.arange(nsub)
+    sa, sb = pos[k_subject_a[sel]], pos[k_subject_b[sel]]
+    code = ((np.minimum(sa, sb) * nsub + np.maximum(sa, sb)) * G + k_group[sel]) * (T + 1)
+    code, cnt = np.unique(code + level, return_counts=True)  # merge repeats: one 1-D sort
+    keys = np.stack(np.unravel_index(code, (nsub, nsub, G, T + 1))).astype(np.int64)
+    # small integer counts: float32 products and sums stay exact below 2**24
+    n_img_o = n_img[order].astype(np.float32)
+    m_pairs = np.zeros((nsub, G), dtype=np.float32)
+    np.add.at(m_pairs, (pos[m_subject], m_group), 1.0)
+    m_errs = []
+    for t in ts:
+        miss = m_score < t
+        e = np.zeros((nsub, G), dtype=np.float32)
+        np.add.at(e, (pos[m_subject[miss]], m_group[miss]), 1.0)
+        m_errs.append(e)
+    # a pair meets t_k exactly when its level is at least #{thresholds <= t_k}
+    meets = (ts[None, :] <= ts[:, None]).sum(axis=1)
+    out = [(np.empty((replicates, G)), np.empty((replicates, G))) for _ in range(T)]
+    chunk = max(1, min(replicates, budget_bytes // (8 * max(nsub, 1))))
+    for r0 in range(0, replicates, chunk):
+        rc = min(chunk, replicates - r0)
+        w = subject_weights(subject_group[order], rc, rng)
+        tot = (w @ n_img_o).astype(np.float64)
+        den = (tot**2 - ((w * w) @ (n_img_o * n_img_o)).astype(np.float64)) / 2.0
+        mden = (w @ m_pairs).astype(np.float64)
+        by_level = level_weight_sums(w, keys[0], keys[1], keys[2], keys[3],
+                                     cnt.astype(np.float64), G, T + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for k, (fm, fnm) in enumerate(out):
+                num = by_level[:, :, meets[k]:].sum(axis=2)
+                fm[r0 : r0 + rc] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+                merr = (w @ m_errs[k]).astype(np.float64)
+                fnm[r0 : r0 + rc] = np.where(mden > 0, merr / np.where(mden > 0, mden, 1),
+                                             np.nan)
+    return out
+
+
+def search_replicates(w: np.ndarray, subject: np.ndarray, group: np.ndarray,
+                      errors: np.ndarray, eligible: np.ndarray, n_groups: int) -> np.ndarray:
+    """(R, G) replicate rates of per-search errors (1:N), searches weighted by their
+    subject's draw count: sum w * errors / sum w * eligible, per group."""
+    nsub = w.shape[1]
+    e = np.zeros((nsub, n_groups))
+    n = np.zeros((nsub, n_groups))
+    np.add.at(e, (subject[errors & eligible], group[errors & eligible]), 1.0)
+    np.add.at(n, (subject[eligible], group[eligible]), 1.0)
+    w64 = w.astype(np.float64)
+    den = w64 @ n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (w64 @ e) / np.where(den > 0, den, 1), np.nan)

@@ -20,42 +20,42 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from fairbench.metrics.intervals import clopper_pearson, rate
+from fairbench.core.settings import Settings
+from fairbench.metrics.groups import ALL, joined
+from fairbench.metrics.intervals import rate
+from fairbench.metrics.rates import scalar_columns
 
-ALL = "all"
 STAGES = ("capture", "liveness", "match")
 
 
-def rate_cols(prefix: str, k: int, n: int, confidence: float = 0.95) -> dict[str, float | int]:
-    """``{prefix}, {prefix}_ci_low, {prefix}_ci_high, n_{prefix}_errors`` for k of n."""
-    lo, hi = clopper_pearson(k, n, confidence)
-    return {prefix: float(rate(k, n)), f"{prefix}_ci_low": float(lo),
-            f"{prefix}_ci_high": float(hi), f"n_{prefix}_errors": int(k)}
+def _groups(frame: pd.DataFrame, attributes: Sequence[str]
+            ) -> list[tuple[str, str, np.ndarray]]:
+    """(attribute, group, row mask): the whole set first, then each breakdown's groups.
 
-
-def _groups(frame: pd.DataFrame, attributes: Sequence[str]) -> list[tuple[str, str, np.ndarray]]:
-    """(attribute, group, row mask): the whole set first, then each attribute's groups."""
+    An attribute may be an intersection (``eth|sex``); its groups are joined the same way
+    as in the 1:1 tables.
+    """
     out = [(ALL, ALL, np.ones(len(frame), dtype=bool))]
     for a in attributes:
-        col = frame[a].astype(str)
+        col = joined(frame, a.split("|"))
         for g in sorted(col.unique()):
             out.append((a, g, (col == g).to_numpy()))
     return out
 
 
 def group_rates(
-    frame: pd.DataFrame, error: str, attributes: Sequence[str], prefix: str,
-    eligible: str | None = None, confidence: float = 0.95, n_name: str = "n_images",
+    frame: pd.DataFrame, error: str, attributes: Sequence[str], name: str,
+    eligible: str | None = None, s: Settings | None = None,
 ) -> pd.DataFrame:
-    """Per group: rows where ``eligible`` (all rows if None), and the share with ``error``."""
+    """Per group: rows where ``eligible`` (all rows if None), and the share with ``error``,
+    in the common rate columns of ``name`` (e.g. ``fta, ..., fta_errors, n_images``)."""
     err = frame[error].to_numpy(dtype=bool)
     ok = np.ones(len(frame), bool) if eligible is None else frame[eligible].to_numpy(bool)
     rows = []
     for attr, grp, m in _groups(frame, attributes):
         sel = m & ok
-        n, k = int(sel.sum()), int((err & sel).sum())
-        rows.append({"attribute": attr, "group": grp, n_name: n,
-                     **rate_cols(prefix, k, n, confidence)})
+        rows.append({"attribute": attr, "group": grp,
+                     **scalar_columns(name, int((err & sel).sum()), int(sel.sum()), s)})
     return pd.DataFrame(rows)
 
 
@@ -68,34 +68,23 @@ def fte_frame(images: pd.DataFrame, acquired: str = "acquired") -> pd.DataFrame:
 
 def pad_rates(
     scores: np.ndarray, presentation: Sequence[str], species: Sequence[str], threshold: float,
-    confidence: float = 0.95,
+    s: Settings | None = None,
 ) -> pd.DataFrame:
-    """BPCER over bona fide rows and APCER per PAI species over attack rows, at ``threshold``.
+    """APCER per PAI species over attack presentations at ``threshold`` (ISO/IEC 30107-3).
 
     A presentation is classified bona fide when its score >= threshold; a NaN score (no
-    face to score) counts as classified attack, i.e. a bona fide error.
+    face to score) counts as classified attack.
     """
-    s = np.asarray(scores, dtype=float)
+    sc = np.asarray(scores, dtype=float)
     pres = np.asarray(presentation, dtype=object)
     spec = np.asarray(species, dtype=object)
-    accepted = np.where(np.isnan(s), False, s >= threshold)
+    accepted = np.where(np.isnan(sc), False, sc >= threshold)
     rows = []
-    bona = pres == "bona_fide"
-    k, n = int((~accepted & bona).sum()), int(bona.sum())
-    rows.append({"metric": "BPCER", "pai_species": "", "n_presentations": n,
-                 **_rename(rate_cols("rate", k, n, confidence))})
     for sp in sorted({str(x) for x in spec[pres == "attack"]}):
         m = (pres == "attack") & (spec == sp)
-        k, n = int((accepted & m).sum()), int(m.sum())
-        rows.append({"metric": "APCER", "pai_species": sp, "n_presentations": n,
-                     **_rename(rate_cols("rate", k, n, confidence))})
-    df = pd.DataFrame(rows)
-    df.insert(0, "threshold", threshold)
-    return df
-
-
-def _rename(d: dict[str, float | int]) -> dict[str, float | int]:
-    return {("n_errors" if k == "n_rate_errors" else k): v for k, v in d.items()}
+        rows.append({"pai_species": sp, "threshold": threshold,
+                     **scalar_columns("apcer", int((accepted & m).sum()), int(m.sum()), s)})
+    return pd.DataFrame(rows)
 
 
 def first_failure(captured: np.ndarray, live: np.ndarray, matched: np.ndarray) -> np.ndarray:
@@ -115,7 +104,7 @@ def repeated(p: float | np.ndarray, k: int) -> float | np.ndarray:
 
 def transaction_table(
     frame: pd.DataFrame, stage: str, attributes: Sequence[str], ks: Sequence[int] = (1, 5, 30),
-    confidence: float = 0.95, stages: Sequence[str] = STAGES,
+    s: Settings | None = None, stages: Sequence[str] = STAGES,
 ) -> pd.DataFrame:
     """Per group: P(rejected) with interval, its split by stage (shares of all attempts and
     conditional rates), and 1-(1-p)^k for each k (p the point estimate)."""
@@ -124,17 +113,39 @@ def transaction_table(
     for attr, grp, m in _groups(frame, attributes):
         n = int(m.sum())
         k_rej = int((m & (st != "")).sum())
-        row: dict[str, float | int | str] = {"attribute": attr, "group": grp,
-                                             "n_transactions": n}
-        row |= rate_cols("p_reject", k_rej, n, confidence)
+        row: dict[str, float | int | str] = {"attribute": attr, "group": grp}
+        row |= scalar_columns("p_reject", k_rej, n, s)
         reached = n
-        for s in stages:
-            ks_ = int((m & (st == s)).sum())
-            row[f"n_rejected_{s}"] = ks_
-            row[f"share_{s}"] = float(rate(ks_, n))
-            row[f"rate_{s}_given_reached"] = float(rate(ks_, reached))
+        for stg in stages:
+            ks_ = int((m & (st == stg)).sum())
+            row[f"n_rejected_{stg}"] = ks_
+            row[f"share_{stg}"] = float(rate(ks_, n))
+            row[f"rate_{stg}_given_reached"] = float(rate(ks_, reached))
             reached -= ks_
         for k in ks:
             row[f"p_reject_any_of_{k}"] = float(repeated(row["p_reject"], k))
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def skin_tone_agreement(outcomes: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFrame:
+    """Derived tone against every other single attribute: ITA median and quartiles, and the
+    share of each group's images in each derived tone group (so disagreement is visible)."""
+    o = outcomes[outcomes["condition"] == "clean"]
+    if "skin_tone_group" not in o:
+        return pd.DataFrame()
+    tones = sorted(o["skin_tone_group"].astype(str).unique())
+    rows = []
+    for attr in attributes:
+        if attr == "skin_tone_group" or "|" in attr:
+            continue
+        for grp, g in o.groupby(o[attr].astype(str)):
+            ita = g["skin_tone_ita"].astype(float)
+            row: dict[str, object] = {
+                "attribute": attr, "group": grp, "n_images": len(g),
+                "n_ita_measured": int(ita.notna().sum()), "ita_median": ita.median(),
+                "ita_q25": ita.quantile(0.25), "ita_q75": ita.quantile(0.75)}
+            share = g["skin_tone_group"].astype(str).value_counts(normalize=True)
+            row |= {f"share_{t}": float(share.get(t, 0.0)) for t in tones}
+            rows.append(row)
     return pd.DataFrame(rows)

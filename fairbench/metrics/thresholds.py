@@ -1,42 +1,21 @@
-"""Operating thresholds: exact global thresholds for target FMRs, and fixed ones.
+"""Operating thresholds: exact global thresholds for target rates, and fixed ones.
 
-NIST reads every group at one global threshold. For a target FMR f over n impostor
-pairs, fairbench uses the smallest float32 threshold t whose pooled FMR(t) <= f:
-with m = floor(f * n) and s_(m+1) the (m+1)-th highest impostor score,
-t = the next float32 above s_(m+1). Ties are thereby conservative: every pair tied with
-s_(m+1) is a non-match at t. A target with f * n < 1 is not supported by the data.
+NIST reads every group at one global threshold. For a target rate f over n impostor pairs
+(or non-mated searches), fairbench uses the smallest float32 threshold t whose pooled rate
+at t is <= f: with m = floor(f * n) and s_(m+1) the (m+1)-th highest score, t = the next
+float32 above s_(m+1). Ties are thereby conservative: every pair tied with s_(m+1) is a
+non-match at t. A target with f * n < 1 is not supported by the data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
-from fairbench.counts import VerificationCounts
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """One operating point, in internal similarity and the matcher's native scale."""
-
-    kind: str  # "target_fmr" | "fixed"
-    target_fmr: float | None
-    similarity: float | None
-    native: float | None
-    supported: bool
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def label(self) -> str:
-        if self.kind == "target_fmr":
-            return f"FMR={self.target_fmr:g}"
-        return f"native={self.native:g}"
+from fairbench.core.counts import VerificationCounts
+from fairbench.core.operating import OperatingPoint
+from fairbench.core.scale import from_native, to_native
 
 
 def smallest_threshold(top_scores: np.ndarray, n: int, f: float) -> float | None:
@@ -54,32 +33,30 @@ def smallest_threshold(top_scores: np.ndarray, n: int, f: float) -> float | None
     return float(np.nextafter(top[m], np.float32(np.inf)))
 
 
-def threshold_for_fmr(counts: VerificationCounts, f: float) -> float | None:
-    """Smallest float32 t with pooled FMR(t) <= f, or None if f * n < 1."""
-    return smallest_threshold(counts.kept_s, int(counts.n_nonmated.sum()), f)
+def target_point(kind: str, scores: np.ndarray, n: int, f: float, similarity: str,
+                 what: str, reference_group: str | None = None) -> OperatingPoint:
+    """The global (or reference-group) threshold for target ``f``, or an unsupported point
+    whose note says how much data it would need."""
+    t = smallest_threshold(scores, n, f)
+    if t is None:
+        need = int(np.ceil(1 / f))
+        return OperatingPoint(kind, f, None, None, False,
+                              f"not supported: needs at least {need:,} {what}, has {n:,}",
+                              reference_group)
+    return OperatingPoint(kind, f, t, to_native(t, similarity), True, "", reference_group)
 
 
-def operating_points(
-    counts: VerificationCounts,
-    targets: Sequence[float],
-    fixed_native: Sequence[float],
-    to_native: Any,
-    from_native: Any,
-) -> list[Threshold]:
-    """All thresholds a run reads: target-FMR ones (where supported), then fixed ones."""
-    n = int(counts.n_nonmated.sum())
-    out = []
-    for f in targets:
-        t = threshold_for_fmr(counts, f)
-        if t is None:
-            need = int(np.ceil(1 / f))
-            out.append(
-                Threshold("target_fmr", f, None, None, False,
-                          f"not supported: needs at least {need:,} impostor pairs, has {n:,}")
-            )
-        else:
-            out.append(Threshold("target_fmr", f, t, to_native(t), True))
-    for v in fixed_native:
-        t = float(np.float32(from_native(v)))
-        out.append(Threshold("fixed", None, t, float(v), True))
-    return out
+def fixed_points(native: Sequence[float], similarity: str) -> list[OperatingPoint]:
+    """Fixed thresholds from the config (native scale), as float32 internal thresholds."""
+    return [OperatingPoint("fixed", None, float(np.float32(from_native(v, similarity))),
+                           float(v)) for v in native]
+
+
+def verification_points(counts: VerificationCounts, targets: Sequence[float],
+                        fixed_native: Sequence[float], similarity: str
+                        ) -> list[OperatingPoint]:
+    """Every threshold a 1:1 run reads: target-FMR ones (supported or not), then fixed."""
+    n = counts.n_nonmated_total
+    pts = [target_point("target_fmr", counts.kept_s, n, f, similarity, "impostor pairs")
+           for f in targets]
+    return pts + fixed_points(fixed_native, similarity)

@@ -2,8 +2,9 @@
 
 A bare "accuracy" means nothing, so the schema makes every claim name its error rates:
 
-- ``rate``: a named error rate (fmr, fnmr, fta; bpcer, apcer, fpir, fnir once runs carry
-  them) of the whole set or of every group of an attribute, ``at_most`` or ``at_least`` a value;
+- ``rate``: a named error rate (fmr, fnmr, fta of a 1:1 run; fpir, fnir of a 1:N run;
+  bpcer, apcer once runs carry them) of the whole set or of every group of an attribute,
+  ``at_most`` or ``at_least`` a value;
 - ``accuracy``: "accuracy >= a" read as *each* rate named in ``means`` being <= 1 - a
   (e.g. ``means: [fnmr, fmr]``: at most 1 - a of genuine pairs rejected and of impostor
   pairs accepted). ``means`` is required;
@@ -12,8 +13,9 @@ A bare "accuracy" means nothing, so the schema makes every claim name its error 
 - ``summary``: a stored summary measure (fmr_max_geomean, fdr, garbe, ...) bound.
 
 Rates are fractions; strings such as "99.88%" are accepted. ``at`` names the operating
-point: ``{target_fmr: 1.0e-3}`` (the global threshold set for that FMR) or ``{fixed: 0.6}``
-(a threshold in the matcher's native scale).
+point: ``{target_fmr: 1.0e-3}`` (the global threshold set for that FMR), ``{target_fpir:
+1.0e-2}`` or ``{reference_fpir: 2.0e-3}`` (1:N: the global FPIR, or NIST's FPIR on the
+reference group), or ``{fixed: 0.6}`` (a threshold in the matcher's native scale).
 
 Example::
 
@@ -57,21 +59,38 @@ class _Strict(BaseModel):
 
 
 class OperatingPoint(_Strict):
-    """Where a claim is read: a target-FMR threshold or a fixed native threshold."""
+    """Where a claim is read: a target-FMR (1:1) or target-FPIR (1:N) threshold, NIST's
+    reference-group FPIR threshold (1:N), or a fixed native threshold."""
 
     target_fmr: float | None = Field(None, gt=0, lt=1)
+    target_fpir: float | None = Field(None, gt=0, lt=1)
+    reference_fpir: float | None = Field(None, gt=0, lt=1)
     fixed: float | None = None
 
     @model_validator(mode="after")
     def _one(self) -> OperatingPoint:
-        if (self.target_fmr is None) == (self.fixed is None):
-            raise ValueError("give exactly one of target_fmr or fixed")
+        given = [k for k in ("target_fmr", "target_fpir", "reference_fpir", "fixed")
+                 if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of target_fmr, target_fpir, reference_fpir or "
+                             "fixed")
         return self
 
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("target_fmr", "target_fpir", "reference_fpir", "fixed")
+                    if getattr(self, k) is not None)
+
+    @property
+    def value(self) -> float:
+        return float(getattr(self, self.kind))
+
     def label(self) -> str:
-        if self.target_fmr is not None:
-            return f"the threshold for FMR 1 in {round(1 / self.target_fmr):,}"
-        return f"fixed threshold {self.fixed:g}"
+        if self.kind == "fixed":
+            return f"fixed threshold {self.fixed:g}"
+        rate = "FMR" if self.kind == "target_fmr" else "FPIR"
+        on = " on the reference group" if self.kind == "reference_fpir" else ""
+        return f"the threshold for {rate} 1 in {round(1 / self.value):,}{on}"
 
 
 class _Bound(_Strict):
@@ -116,7 +135,7 @@ class AccuracyCheck(_Strict):
 
 class RatioCheck(_Strict):
     kind: Literal["ratio"]
-    rate: Literal["fmr", "fnmr"]
+    rate: Literal["fmr", "fnmr", "fpir", "fnir"]
     attribute: str
     between: Literal["any_two", "reference"] = "any_two"
     at_most: float = Field(gt=0)
@@ -149,17 +168,45 @@ class ClaimsFile(_Strict):
     claims: list[Claim] = Field(min_length=1)
 
 
-def load_claims(path: str | Path) -> ClaimsFile:
-    """Read and validate a claims file; every problem is listed in one error."""
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ClaimsError(f"{p}: claims file not found") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ClaimsError(f"{p}: cannot read claims file ({exc})") from None
+def parse_claims(data: Any, source: str) -> ClaimsFile:
+    """Validate claims data (a mapping); every problem is listed in one error."""
     try:
         return ClaimsFile.model_validate(data)
     except ValidationError as exc:
         problems = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ClaimsError(f"{p}: invalid claims file", problems) from None
+        raise ClaimsError(f"{source}: invalid claims file", problems) from None
+
+
+#: Claims files fairbench ships, usable by name (``no-demographic-impact``).
+SHIPPED = Path(__file__).resolve().parents[1] / "data" / "claims"
+
+
+def shipped_claims() -> list[str]:
+    return sorted(p.stem for p in SHIPPED.glob("*.yaml"))
+
+
+def load_claims(path: str | Path) -> ClaimsFile:
+    """Read and validate a claims file (UTF-8 YAML); a name that is not a file but names a
+    shipped example (``no-demographic-impact``) reads that example."""
+    p = Path(path)
+    if not p.exists() and (SHIPPED / f"{p.name}.yaml").is_file() and p.suffix == "":
+        p = SHIPPED / f"{p.name}.yaml"
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ClaimsError(f"{p}: claims file not found (shipped examples, usable by name: "
+                          f"{', '.join(shipped_claims())})") from None
+    except UnicodeDecodeError:
+        raise ClaimsError(f"{p}: not UTF-8 text; claims files must be UTF-8") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ClaimsError(f"{p}: cannot read claims file ({exc})") from None
+    return parse_claims(data, str(p))
+
+
+def as_claims(claims: str | Path | Any) -> ClaimsFile:
+    """A ClaimsFile from a path, a mapping or a ClaimsFile."""
+    if isinstance(claims, ClaimsFile):
+        return claims
+    if isinstance(claims, (str, Path)):
+        return load_claims(claims)
+    return parse_claims(claims, "<claims>")

@@ -16,11 +16,14 @@ otherwise. Only run.json is read.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fairbench.errors import FairbenchError
+from fairbench.metrics.rates import n_column
 from fairbench.report.cells import RateCell, pct
 from fairbench.report.claim_schema import (
     AccuracyCheck,
@@ -33,9 +36,25 @@ from fairbench.report.claim_schema import (
 )
 
 SUPPORTED, REFUTED, NOT_TESTABLE = "supported", "refuted", "not testable"
-N_COL = {"fmr": "n_nonmated", "fnmr": "n_mated", "fta": "n_images"}
-ABSENT = {"bpcer": "liveness (PAD)", "apcer": "liveness (PAD)", "fpir": "1:N identification",
-          "fnir": "1:N identification"}
+#: The rates each mode's per-group table holds, and that table.
+MODE_RATES = {"verification": (("fmr", "fnmr", "fta"), "verification_by_group",
+                               "verification_summary"),
+              "identification": (("fpir", "fnir"), "identification_by_group", "")}
+ABSENT = {"bpcer": "liveness (PAD) results", "apcer": "liveness (PAD) results",
+          "fpir": "1:N identification results (FPIR is read in a 1:N run)",
+          "fnir": "1:N identification results (FNIR is read in a 1:N run)",
+          "fmr": "1:1 verification results (FMR is read in a 1:1 run)",
+          "fnmr": "1:1 verification results (FNMR is read in a 1:1 run)",
+          "fta": "1:1 verification results"}
+
+
+class MissingInRun(FairbenchError):
+    """A claim names an attribute or group the run does not have (an error under --strict)."""
+
+
+def did_you_mean(name: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 @dataclass
@@ -74,50 +93,60 @@ class RunView:
 
     def __init__(self, record: Mapping[str, Any]) -> None:
         self.record = record
-        self.rows = list((record.get("metrics") or {}).get("verification_by_group") or [])
-        self.summary = list((record.get("metrics") or {}).get("verification_summary") or [])
+        self.mode = str(record.get("mode", "verification"))
+        self.rates, table, summary = MODE_RATES[self.mode]
+        metrics = record.get("metrics") or {}
+        self.rows = list(metrics.get(table) or [])
+        self.summary = list(metrics.get(summary) or []) if summary else []
+        self.missing: list[str] = []  # attributes or groups a claim named and the run lacks
 
     def at(self, op: OperatingPoint | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if op is None:  # FTA has no threshold: any one operating point will do
-            first = rows[0]["threshold_similarity"] if rows else None
-            return [r for r in rows if r["threshold_similarity"] == first]
-        if op.target_fmr is not None:
-            return [r for r in rows if r["threshold_kind"] == "target_fmr"
-                    and _isclose(r.get("target_fmr"), op.target_fmr)]
-        return [r for r in rows if r["threshold_kind"] == "fixed"
-                and _isclose(r.get("threshold_native"), float(op.fixed or 0))]
+            first = rows[0]["operating_point"] if rows else None
+            return [r for r in rows if r["operating_point"] == first]
+        if op.kind == "fixed":
+            return [r for r in rows if r["threshold_kind"] == "fixed"
+                    and _isclose(r.get("threshold_native"), op.value)]
+        target = "target_fmr" if self.mode == "verification" else "target_fpir"
+        return [r for r in rows if r["threshold_kind"] == op.kind
+                and _isclose(r.get(target), op.value)]
 
     def missing_op(self, op: OperatingPoint) -> str:
-        have = [t for t in self.record.get("thresholds", []) if t.get("supported")]
-        names = ", ".join(OperatingPoint(**({"target_fmr": t["target_fmr"]} if t["kind"] ==
-                          "target_fmr" else {"fixed": t["native"]})).label() for t in have)
-        unsupported = [t.get("note", "") for t in self.record.get("thresholds", [])
-                       if not t.get("supported") and _isclose(t.get("target_fmr"),
-                                                               op.target_fmr or -1)]
+        have = [t for t in self.record.get("operating_points", []) if t.get("supported")]
+        names = ", ".join(str(t.get("label")) for t in have)
+        unsupported = [t.get("note", "") for t in self.record.get("operating_points", [])
+                       if not t.get("supported") and t.get("kind") == op.kind
+                       and _isclose(t.get("target"), op.value)]
         why = f" ({unsupported[0]})" if unsupported else ""
         return f"the run has no operating point at {op.label()}{why}; it has: {names or 'none'}"
 
     def groups(self, attribute: str, op: OperatingPoint | None,
                wanted: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
         """Rows of the wanted groups (default: every known group), and problems found."""
+        attrs = list(dict.fromkeys(r["attribute"] for r in self.rows))
+        if attribute not in attrs:
+            msg = (f"the run has no attribute {attribute!r}.{did_you_mean(attribute, attrs)} "
+                   f"It has: {', '.join(attrs)}")
+            self.missing.append(msg)
+            return [], [msg]
         rows = self.at(op, [r for r in self.rows if r["attribute"] == attribute])
         if not rows:
-            attrs = sorted({r["attribute"] for r in self.rows})
-            if not any(r["attribute"] == attribute for r in self.rows):
-                return [], [f"the run has no attribute {attribute!r} (it has: "
-                            f"{', '.join(attrs)})"]
             return [], [self.missing_op(op) if op else "no rows"]
         if wanted is None:
             return [r for r in rows if "unknown" not in str(r["group"]).split("|")], []
         have = {str(r["group"]): r for r in rows}
-        lost = [g for g in wanted if g not in have]
-        problems = [f"group {g!r} of {attribute} is not in this data (it has: "
-                    f"{', '.join(sorted(have))})" for g in lost]
+        problems = []
+        for g in wanted:
+            if g not in have:
+                msg = (f"group {g!r} of {attribute} is not in this data."
+                       f"{did_you_mean(g, list(have))} It has: {', '.join(sorted(have))}")
+                problems.append(msg)
+                self.missing.append(msg)
         return [have[g] for g in wanted if g in have], problems
 
 
 def _cell(r: Mapping[str, Any], rate: str) -> RateCell:
-    return RateCell.from_row(r, rate, N_COL[rate])
+    return RateCell.from_row(r, rate, n_column(rate))
 
 
 def _who(r: Mapping[str, Any]) -> str:
@@ -129,8 +158,8 @@ def check_rate(run: RunView, rate: str, attribute: str, groups: list[str] | None
                skip_insufficient: bool) -> CheckResult:
     bound = f"<= {pct(at_most)}" if at_most is not None else f">= {pct(at_least or 0)}"
     desc = f"{rate.upper()} of {attribute} {bound}" + (f" at {op.label()}" if op else "")
-    if rate in ABSENT:
-        return CheckResult(desc, NOT_TESTABLE, [f"this run has no {ABSENT[rate]} results"])
+    if rate not in run.rates:
+        return CheckResult(desc, NOT_TESTABLE, [f"this run has no {ABSENT[rate]}"])
     if rate != "fta" and op is None:
         return CheckResult(desc, NOT_TESTABLE, ["the claim names no operating point (at:)"])
     rows, problems = run.groups(attribute, op if rate != "fta" else None, groups)
@@ -159,6 +188,8 @@ def check_ratio(run: RunView, c: RatioCheck) -> CheckResult:
     pair = "any two groups" if c.between == "any_two" else "any group and the reference"
     desc = f"{c.rate.upper()} ratio between {pair} of {c.attribute} <= {c.at_most:g} at " \
            f"{c.at.label()}"
+    if c.rate not in run.rates:
+        return CheckResult(desc, NOT_TESTABLE, [f"this run has no {ABSENT[c.rate]}"])
     rows, problems = run.groups(c.attribute, c.at, None)
     if problems:
         return CheckResult(desc, NOT_TESTABLE, problems)
@@ -241,13 +272,21 @@ def check_one(run: RunView, c: Any) -> CheckResult:
     return check_summary(run, c)
 
 
-def check_claims(record: Mapping[str, Any], claims: ClaimsFile) -> list[ClaimResult]:
-    """Every claim of the file checked against one run's record."""
+def check_claims(record: Mapping[str, Any], claims: ClaimsFile, strict: bool = False
+                 ) -> list[ClaimResult]:
+    """Every claim of the file checked against one run's record.
+
+    With ``strict``, a claim naming an attribute or group the run lacks is an error
+    (:class:`MissingInRun`) instead of "not testable".
+    """
     run = RunView(record)
     out = []
     for cl in claims.claims:
         results = [check_one(run, c) for c in cl.checks]
         out.append(ClaimResult(cl.id, cl.text, combine([r.verdict for r in results]), results))
+    if strict and run.missing:
+        raise MissingInRun("the claims name what this run does not have",
+                           list(dict.fromkeys(run.missing)))
     return out
 
 
@@ -270,8 +309,6 @@ def render_text(results: Sequence[ClaimResult], record: Mapping[str, Any],
 
 
 
-
-
 def check_run(run_dir: Any, claims_path: Any, as_json: bool = False,
               strict: bool = False) -> tuple[str, bool]:
     """``fairbench check-claims``: (printed text, whether the exit status is 1)."""
@@ -279,11 +316,11 @@ def check_run(run_dir: Any, claims_path: Any, as_json: bool = False,
     from pathlib import Path
 
     from fairbench.report.claim_schema import load_claims
-    from fairbench.results import read_run
+    from fairbench.results.run import read_record
 
     claims = load_claims(claims_path)
-    record = read_run(Path(run_dir)).model_dump()
-    results = check_claims(record, claims)
+    record = read_record(Path(run_dir))
+    results = check_claims(record, claims, strict)
     failed = any(r.verdict == REFUTED or (strict and r.verdict == NOT_TESTABLE)
                  for r in results)
     if as_json:

@@ -18,19 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairbench.counts import VerificationCounts
+from fairbench.core.codes import Plan, per_subject_counts
+from fairbench.core.counts import VerificationCounts
+from fairbench.core.operating import OperatingPoint
 from fairbench.errors import FairbenchError
 from fairbench.metrics.bootstrap import (
     impostor_rates,
     mated_rates,
     percentile_interval,
     subject_weights,
+    view_rng,
 )
 from fairbench.metrics.groups import View, make_views
 from fairbench.metrics.intervals import clopper_pearson
-from fairbench.plan import Plan
-from fairbench.report.cells import RateCell, one_in, pct
-from fairbench.results import load_counts, read_run
+from fairbench.report import render
+from fairbench.report.cells import RateCell, pct
+from fairbench.report.display import Section
+from fairbench.results.run import Run
 
 
 class CompareError(FairbenchError):
@@ -45,18 +49,21 @@ class Side:
     image_ids: list[str]
 
 
-def _load(run_dir: Path) -> Side:
-    rec = read_run(run_dir).model_dump()
-    plan, counts, _, ids = load_counts(Path(run_dir) / "counts.npz")
-    return Side(rec, plan, counts, ids)
+def _side(run: Run) -> Side:
+    from fairbench.report.rebuild import verification_arrays
+
+    if run.mode != "verification":
+        raise CompareError(f"run {run.run_id} is a {run.mode} run; compare reads 1:1 runs")
+    codes, counts = verification_arrays(run)
+    return Side(run.record, codes.plan, counts, codes.image_ids)
 
 
 def _ops(rec: dict[str, Any]) -> dict[tuple[str, float], float]:
     """(kind, target or native) -> internal threshold, for supported operating points."""
     out = {}
-    for t in rec["thresholds"]:
+    for t in rec["operating_points"]:
         if t.get("supported") and t.get("similarity") is not None:
-            key = float(t["target_fmr"]) if t["kind"] == "target_fmr" else float(t["native"])
+            key = float(t["target"]) if t["kind"] != "fixed" else float(t["native"])
             out[(t["kind"], key)] = float(t["similarity"])
     return out
 
@@ -74,45 +81,51 @@ def _check_same_data(a: Side, b: Side) -> None:
                            "a change of data with a change of model", problems)
 
 
-def _view_arrays(view: View, plan: Plan, counts: VerificationCounts) -> dict[str, Any]:
-    ig = view.image_group
-    nsub, G = len(plan.subjects), len(view.groups)
-    first = np.full(nsub, -1)
-    first[plan.subject[::-1]] = ig[::-1]
-    n_img = np.zeros((nsub, G))
-    np.add.at(n_img, (plan.subject, ig), 1.0)
-    return {"G": G, "subject_group": first, "n_img": n_img}
-
-
 def _rates(view: View, plan: Plan, counts: VerificationCounts, thr: float, w: np.ndarray,
            n_img: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per rate: (errors per group, comparisons per group, (R, G) replicate rates)."""
-    ig, G = view.image_group, len(view.groups)
+    ig, G, nsub = view.image_group, view.n_groups, plan.n_subjects
     ga, gb = ig[counts.kept_i], ig[counts.kept_j]
     sel = (counts.kept_s >= thr) & (ga == gb)
     fm_err = np.bincount(ga[sel], minlength=G)
     a = (n_img.sum(axis=0) ** 2 - (n_img**2).sum(axis=0)) / 2  # same-group impostor pairs
     reps_fm = impostor_rates(w, n_img, plan.subject[counts.kept_i[sel]],
                              plan.subject[counts.kept_j[sel]], ga[sel], G)
-    mg_i, mg_j = ig[counts.mated_i], ig[counts.mated_j]
-    same = mg_i == mg_j
+    mg = view.mated_group
+    same = mg >= 0
     miss = same & (counts.mated_s < thr)
-    subj = plan.subject[counts.mated_i]
-    nsub = len(plan.subjects)
-    pairs, errs = np.zeros((nsub, G)), np.zeros((nsub, G))
-    np.add.at(pairs, (subj[same], mg_i[same]), 1.0)
-    np.add.at(errs, (subj[miss], mg_i[miss]), 1.0)
+    subj = plan.subject[plan.mated_i]
+    pairs = per_subject_counts(subj[same], mg[same], nsub, G)
+    errs = per_subject_counts(subj[miss], mg[miss], nsub, G)
     reps_fnm = mated_rates(w, pairs, errs)
     return {"fmr": (fm_err, a.astype(np.int64), reps_fm),
             "fnmr": (errs.sum(axis=0).astype(np.int64), pairs.sum(axis=0).astype(np.int64),
                      reps_fnm)}
 
 
-def compare_runs(run_a: str | Path, run_b: str | Path, replicates: int | None = None,
-                 seed: int = 0, confidence: float = 0.95) -> tuple[pd.DataFrame, str]:
-    """The side-by-side frame (one row per attribute, group, operating point and rate) and a
-    header naming both runs."""
-    a, b = _load(Path(run_a)), _load(Path(run_b))
+@dataclass
+class Comparison:
+    """Two runs side by side: one row per attribute, group, operating point and rate."""
+
+    frame: pd.DataFrame
+    header: str
+
+    def sections(self) -> list[Section]:
+        return [comparison_section(self.frame)]
+
+    def markdown(self) -> str:
+        return render.markdown(self.sections(), self.header)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<p>{html.escape(self.header)}</p>" + render.html_tables(self.sections())
+
+
+def compare_runs(run_a: Run, run_b: Run, replicates: int | None = None,
+                 seed: int = 0, confidence: float = 0.95) -> Comparison:
+    """The side-by-side comparison of two 1:1 runs on the same data."""
+    a, b = _side(run_a), _side(run_b)
     _check_same_data(a, b)
     ops_a, ops_b = _ops(a.record), _ops(b.record)
     common = [k for k in ops_a if k in ops_b]
@@ -121,18 +134,15 @@ def compare_runs(run_a: str | Path, run_b: str | Path, replicates: int | None = 
     attrs = [x for x in a.record["config"]["dataset"]["attributes"]
              if x in b.record["config"]["dataset"]["attributes"]]
     R = replicates or int(a.record["config"]["verification"]["bootstrap"]["replicates"])
-    rng = np.random.default_rng(seed)
     rows = []
     plan = a.plan
-    everyone = View("all", (), ["all"], np.zeros(plan.n_strata, dtype=np.int64),
-                    np.zeros(plan.n_images, dtype=np.int64))
-    views = [everyone, *make_views(plan, attrs, intersections=False)]
-    for view in views:
-        va = _view_arrays(view, plan, a.counts)
-        w = subject_weights(va["subject_group"], R, rng)
+    for view in make_views(plan, attrs, intersections=False):
+        n_img = per_subject_counts(plan.subject, view.image_group, plan.n_subjects,
+                                   view.n_groups)
+        w = subject_weights(view.subject_group(plan), R, view_rng(seed, view.name))
         for kind, key in common:
-            ra = _rates(view, plan, a.counts, ops_a[(kind, key)], w, va["n_img"])
-            rb = _rates(view, plan, b.counts, ops_b[(kind, key)], w, va["n_img"])
+            ra = _rates(view, plan, a.counts, ops_a[(kind, key)], w, n_img)
+            rb = _rates(view, plan, b.counts, ops_b[(kind, key)], w, n_img)
             for rate in ("fmr", "fnmr"):
                 (ka, n, reps_a), (kb, _, reps_b) = ra[rate], rb[rate]
                 lo, hi = percentile_interval(reps_b - reps_a, confidence)
@@ -148,7 +158,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path, replicates: int | None = 
                     })
     df = pd.DataFrame(rows)
     df["reading"] = [_reading(r) for r in df.to_dict(orient="records")]
-    return df, _header(a.record, b.record)
+    return Comparison(df, _header(a.record, b.record))
 
 
 def _reading(r: dict[str, Any]) -> str:
@@ -173,19 +183,21 @@ def _header(a: dict[str, Any], b: dict[str, Any]) -> str:
             "with a paired subject-bootstrap 95% interval.")
 
 
-def markdown(df: pd.DataFrame, header: str) -> str:
-    """The comparison as one Markdown table, cells in the report's citeable form."""
-    lines = [header, "", "| attribute | group | operating point | rate | A | B | change B - A "
-             "[95% CI] | reading |", "|---|---|---|---|---|---|---|---|"]
+def comparison_section(df: pd.DataFrame) -> Section:
+    """The comparison as one table, cells in the report's citeable form."""
+    rows = []
     for r in df.to_dict(orient="records"):
-        op = (f"FMR {one_in(r['operating_point'])}" if r["threshold_kind"] == "target_fmr"
-              else f"fixed {r['operating_point']:g}")
+        op = OperatingPoint(r["threshold_kind"], r["operating_point"] if r["threshold_kind"]
+                            != "fixed" else None, None, r["operating_point"]
+                            if r["threshold_kind"] == "fixed" else None).describe()
         ca, cb = (_cell(r[f"errors_{s}"], r["n"]).text() for s in ("a", "b"))
         ch = "n/a" if r["n"] == 0 else (f"{_signed(r['change'])} [{_signed(r['change_ci_low'])}"
                                         f", {_signed(r['change_ci_high'])}]")
-        cells = [r["attribute"], r["group"], op, r["rate"].upper(), ca, cb, ch, r["reading"]]
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([r["attribute"], r["group"], op, r["rate"].upper(), ca, cb, ch,
+                     r["reading"]])
+    cols = ["attribute", "group", "operating point", "rate", "A", "B",
+            "change B - A [95% CI]", "reading"]
+    return Section("Comparison of two runs", cols, rows, key="compare")
 
 
 def _cell(k: int, n: int) -> RateCell:
@@ -202,13 +214,13 @@ def _signed(x: float) -> str:
 def write_comparison(run_a: str | Path, run_b: str | Path,
                      output: str | Path | None = None) -> str:
     """``fairbench compare``: the Markdown table; with ``output``, also CSV and Markdown files."""
-    df, header = compare_runs(run_a, run_b)
-    md = markdown(df, header)
+    cmp = compare_runs(Run.load(run_a), Run.load(run_b))
+    md = cmp.markdown()
     if output is not None:
-        from fairbench.report.tables import atomic_text
+        from fairbench.results.folder import atomic_text
 
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_text(out / "compare.csv", df.to_csv(index=False, lineterminator="\n"))
+        atomic_text(out / "compare.csv", cmp.frame.to_csv(index=False, lineterminator="\n"))
         atomic_text(out / "compare.md", md)
     return md

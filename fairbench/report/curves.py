@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fairbench.counts import VerificationCounts
-from fairbench.metrics.groups import View, slot_groups
-from fairbench.plan import Plan
+from fairbench.core.codes import Plan
+from fairbench.core.counts import VerificationCounts
+from fairbench.metrics.groups import View
 
 
 @dataclass
@@ -35,9 +35,7 @@ def group_curves(view: View, plan: Plan, counts: VerificationCounts) -> list[Gro
     """One curve per group of ``view``; rates are NaN where a group has no comparisons."""
     b = counts.binning
     edges = np.array([b.lower_edge(i) for i in range(1, b.bins)])
-    ga, gb = slot_groups(view, plan.n_strata)
-    ig = view.image_group
-    mg_i, mg_j = ig[counts.mated_i], ig[counts.mated_j]
+    ga, gb = view.slot_groups(plan.n_strata)
     out = []
     for g, name in enumerate(view.groups):
         sel = (ga == g) & (gb == g)
@@ -46,7 +44,7 @@ def group_curves(view: View, plan: Plan, counts: VerificationCounts) -> list[Gro
         above = np.cumsum(hist[::-1])[::-1]  # above[k] = pairs in bins >= k
         with np.errstate(invalid="ignore", divide="ignore"):
             fmr = above[1:] / n if n else np.full(len(edges), np.nan)
-        gen = np.sort(counts.mated_s[(mg_i == g) & (mg_j == g)].astype(np.float64))
+        gen = np.sort(counts.mated_s[view.mated_group == g].astype(np.float64))
         m = len(gen)
         fnmr = (np.searchsorted(gen, edges, side="left") / m) if m else np.full(
             len(edges), np.nan)

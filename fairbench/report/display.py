@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from fairbench.report.cells import IMPRECISE, RateCell, one_in, ratio_text, value_text
+from fairbench.core.operating import describe_row
+from fairbench.report.cells import IMPRECISE, RateCell, ratio_text, value_text
 
 #: Above this many groups a cross-group matrix is shown as a list of pairs instead.
 MATRIX_MAX_GROUPS = 8
@@ -43,13 +44,6 @@ def _rows(df: pd.DataFrame) -> Iterable[dict[str, Any]]:
         yield {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
 
 
-def op_label(kind: Any, target: Any, native: Any) -> str:
-    """'FMR 1 in 1,000 (threshold 0.503)' or 'fixed threshold 0.6'."""
-    if kind == "target_fmr" and target is not None:
-        return f"FMR {one_in(float(target))} (threshold {float(native):.4g})"
-    return f"fixed threshold {float(native):.4g}"
-
-
 def _group(g: Any) -> str:
     return str(g).replace("_", " ")
 
@@ -68,30 +62,38 @@ def by_group_sections(df: pd.DataFrame) -> list[Section]:
             "FNMR ratio to reference [bootstrap 95% CI]"]
     out = []
     for attr, part in df.groupby("attribute", sort=False):
-        rows, refs, src = [], [], ""
+        rows, src = [], ""
         for r in _rows(part):
-            if r.get("reference_group") and r["reference_group"] not in refs:
-                refs.append(r["reference_group"])
             src = r.get("label_source") or src
             rows.append([
                 _group(r["group"]),
-                op_label(r["threshold_kind"], r["target_fmr"], r["threshold_native"]),
+                describe_row(r),
                 "" if r.get("n_subjects") is None else f"{int(r['n_subjects']):,}",
                 RateCell.from_row(r, "fmr", "n_nonmated").text(),
                 RateCell.from_row(r, "fnmr", "n_mated").text(),
                 *[_ratio(r, p) for p in ("fmr", "fnmr")],
             ])
-        notes = [NOTE_CELLS]
-        if len(refs) == 1:
-            notes.insert(0, f"Reference group: {_group(refs[0])}.")
-        elif refs:
-            notes.insert(0, "Reference group: the group with the lowest FMR at each operating "
-                            "point (marked '1 (reference)'), as none was configured.")
+        notes = [*reference_note(part), NOTE_CELLS]
         if src:
             notes.insert(0, f"Labels: {src}.")
         title = "All comparisons" if attr == "all" else f"Verification by {attr}"
         out.append(Section(title, cols, rows, notes, key=f"by-group-{attr}", attribute=attr))
     return out
+
+
+def reference_note(part: pd.DataFrame) -> list[str]:
+    """'Reference group: white (the group with the most people ...).' for one breakdown."""
+    if "reference_group" not in part or not len(part) or part["attribute"].iloc[0] == "all":
+        return []
+    ref, rule = (part[c].iloc[0] if c in part else "" for c in ("reference_group",
+                                                                "reference_rule"))
+    ref = ref if isinstance(ref, str) else ""
+    rule = rule if isinstance(rule, str) else ""
+    if not ref:
+        return [f"Reference group: {rule or 'none'}."]
+    if rule in ("", "configured"):
+        return [f"Reference group: {_group(ref)}" + (" (configured)." if rule else ".")]
+    return [f"Reference group: {_group(ref)}, {rule}."]
 
 
 def cross_group_sections(df: pd.DataFrame) -> list[Section]:
@@ -100,9 +102,8 @@ def cross_group_sections(df: pd.DataFrame) -> list[Section]:
     if df.empty:
         return out
     keys = ["attribute", "threshold_kind", "target_fmr", "threshold_native"]
-    for (attr, kind, target, native), part in df.groupby(keys, sort=False, dropna=False):
-        target = None if isinstance(target, float) and math.isnan(target) else target
-        op = op_label(kind, target, native)
+    for (attr, *_), part in df.groupby(keys, sort=False, dropna=False):
+        op = describe_row(next(iter(_rows(part.iloc[:1]))))
         groups = list(dict.fromkeys(part["group_a"]))
         cell = {(r["group_a"], r["group_b"]): RateCell.from_row(r, "fmr", "n_nonmated").text()
                 for r in _rows(part)}
@@ -145,7 +146,7 @@ def summary_sections(df: pd.DataFrame, by: pd.DataFrame | None = None) -> list[S
         none = _errors(by, r) == 0
         rows.append([
             str(r["attribute"]),
-            op_label(r["threshold_kind"], r["target_fmr"], r["threshold_native"]),
+            describe_row(r),
             str(r["measure"]),
             "no errors in any compared group: not measurable" if none
             else value_text(r.get("value"), r.get("ci_low"), r.get("ci_high")),
@@ -163,7 +164,8 @@ def fta_sections(df: pd.DataFrame) -> list[Section]:
     """Failure to acquire per group (one operating point suffices: FTA has no threshold)."""
     if df.empty or "fta_errors" not in df.columns:
         return []
-    first = df[df["threshold_similarity"] == df["threshold_similarity"].iloc[0]]
+    first = df[df["operating_point"] == df["operating_point"].iloc[0]] \
+        if "operating_point" in df else df
     cols = ["attribute", "group", "people", "failure to acquire (images)"]
     rows = [[str(r["attribute"]), _group(r["group"]),
              "" if r.get("n_subjects") is None else f"{int(r['n_subjects']):,}",
@@ -173,39 +175,74 @@ def fta_sections(df: pd.DataFrame) -> list[Section]:
     return [Section("Failure to acquire", cols, rows, notes, key="fta")]
 
 
-def generic_sections(name: str, records: list[dict[str, Any]]) -> list[Section]:
-    """Any other metric family in run.json (1:N, capture, liveness...), shown as stored."""
-    if not records:
+def generic_sections(name: str, table: pd.DataFrame) -> list[Section]:
+    """Any other table (capture, liveness, sweeps...), every column shown as stored."""
+    if table.empty:
         return []
-    cols = list(dict.fromkeys(k for r in records for k in r))
+    cols = [str(c) for c in table.columns]
     rows = [["" if r.get(c) is None else (f"{r[c]:.6g}" if isinstance(r[c], float)
-                                          else str(r[c])) for c in cols] for r in records]
+                                          else str(r[c])) for c in cols] for r in _rows(table)]
     return [Section(name.replace("_", " ").capitalize(), cols, rows, key=name)]
-
-
-def _id_op(r: dict[str, Any]) -> str:
-    """'FPIR 1 in 10 (threshold 0.531)', '... on white', or 'fixed threshold 0.6'."""
-    kind, target, native = r.get("threshold_kind"), r.get("target_fpir"), r["threshold_native"]
-    if kind in ("target_fpir", "reference_fpir") and target is not None:
-        on = f" on {_group(r.get('reference_group'))}" if kind == "reference_fpir" else ""
-        return f"FPIR {one_in(float(target))}{on} (threshold {float(native):.4g})"
-    return f"fixed threshold {float(native):.4g}"
 
 
 def identification_sections(df: pd.DataFrame) -> list[Section]:
     """1:N per attribute: FPIR over non-mated searches, FNIR over mated searches."""
     cols = ["group", "operating point", "gallery size", "people",
-            "FPIR (non-mated searches)", "FNIR (mated searches)", "rank"]
+            "FPIR (non-mated searches)", "FNIR (mated searches)", "rank-1"]
     out = []
     for attr, part in df.groupby("attribute", sort=False):
         rows = [[
-            _group(r["group"]), _id_op(r),
+            _group(r["group"]), describe_row(r),
             "" if r.get("gallery_size") is None else f"{int(r['gallery_size']):,}",
             "" if r.get("n_subjects") is None else f"{int(r['n_subjects']):,}",
             RateCell.from_row(r, "fpir", "n_nonmated_searches").text(),
             RateCell.from_row(r, "fnir", "n_mated_searches").text(),
-            "" if r.get("rank") is None else str(int(r["rank"])),
+            "" if r.get("rank1") is None else f"{100 * float(r['rank1']):.1f}%",
         ] for r in _rows(part)]
-        out.append(Section(f"1:N identification by {attr}", cols, rows, [NOTE_CELLS],
-                           key=f"identification-{attr}", attribute=str(attr)))
+        rank = int(part["rank"].iloc[0]) if "rank" in part else 1
+        notes = ["FPIR: non-mated searches whose best candidate scored at or above the "
+                 f"threshold. FNIR: mated searches whose mate was not in the top {rank} or "
+                 "scored below it; a mate tied with a non-mate is ranked after it.",
+                 *reference_note(part), NOTE_CELLS]
+        title = "All searches" if attr == "all" else f"1:N identification by {attr}"
+        out.append(Section(title, cols, rows, notes, key=f"identification-{attr}",
+                           attribute=str(attr)))
     return out
+
+
+def _count(k: int) -> str:
+    return f"{k:,}" if k else "none"
+
+
+def false_candidate_sections(df: pd.DataFrame) -> list[Section]:
+    """Per attribute and operating point: whose images the false candidates were."""
+    out = []
+    for (attr, op), part in df.groupby(["attribute", "operating_point"], sort=False):
+        groups = list(dict.fromkeys(part["candidate_group"]))
+        cell = {(r["probe_group"], r["candidate_group"]): int(r["false_candidates"])
+                for r in _rows(part)}
+        n = {r["probe_group"]: int(r["n_nonmated_searches"]) for r in _rows(part)}
+        probes = list(dict.fromkeys(part["probe_group"]))
+        rows = [[_group(p), f"{n[p]:,}", *[_count(cell[(p, c)]) if n[p] else "no searches"
+                                            for c in groups]] for p in probes]
+        out.append(Section(f"False candidates by {attr} at {op}",
+                           ["probe group", "non-mated searches", *map(_group, groups)], rows,
+                           ["Each cell counts non-mated searches of the row's group whose "
+                            "best (false) candidate belongs to the column's group."],
+                           key=f"false-candidates-{attr}-{op}", attribute=str(attr)))
+    return out
+
+
+def sweep_sections(df: pd.DataFrame) -> list[Section]:
+    """FPIR and FNIR as the gallery grows, or as one group is over-represented in it."""
+    cols = ["sweep", "gallery", "operating point", "attribute", "group",
+            "FPIR (non-mated searches)", "FNIR (mated searches)"]
+    rows = []
+    for r in _rows(df):
+        what = (f"{float(r['fraction']):.0%} of enrolled" if r["sweep"] == "gallery_size"
+                else f"{r['over_represented']} = {float(r['fraction']):.0%}")
+        rows.append([str(r["sweep"]), f"{what} ({int(r['gallery_size']):,} subjects)",
+                     describe_row(r), str(r["attribute"]), _group(r["group"]),
+                     RateCell.from_row(r, "fpir", "n_nonmated_searches").text(),
+                     RateCell.from_row(r, "fnir", "n_mated_searches").text()])
+    return [Section("Gallery sweeps", cols, rows, [NOTE_CELLS], key="sweeps")]

@@ -8,29 +8,29 @@ attribute, and the single figures a vendor might quote under common definitions.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from fairbench.errors import FairbenchError
+from fairbench.report.render import markdown_table
+from fairbench.results.run import read_record, read_table
 
 KEY = ["attribute", "group"]
 RATES = ["fta", "bpcer", "fnmr", "fmr", "p_reject"]
 
 
 def _read(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+    return read_table(path) if path.is_file() else None
 
 
 def _md(df: pd.DataFrame, fmt: str = "{:.4f}") -> str:
-    """A plain Markdown table (no optional dependencies)."""
     def cell(v: object) -> str:
         return fmt.format(v) if isinstance(v, float) and np.isfinite(v) else (
             "" if isinstance(v, float) and np.isnan(v) else str(v))
-    head = "| " + " | ".join(df.columns) + " |"
-    sep = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
+    return "\n".join(markdown_table(list(df.columns),
+                                    [[cell(v) for v in r] for r in df.itertuples(index=False)]))
 
 
 def per_group(run_dir: Path, condition: str = "clean") -> tuple[pd.DataFrame, float | None]:
@@ -38,10 +38,11 @@ def per_group(run_dir: Path, condition: str = "clean") -> tuple[pd.DataFrame, fl
     operating point (else the first target FMR); returns the frame and that target."""
     run_dir = Path(run_dir)
     t = run_dir / "tables"
-    rec = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    rec = read_record(run_dir)
     ver = _read(t / "verification_by_group.csv")
-    if ver is None:
-        raise FileNotFoundError(f"{t / 'verification_by_group.csv'}: not a 1:1 run folder")
+    if rec["mode"] != "verification" or ver is None:
+        raise FairbenchError(f"{run_dir}: explain-accuracy reads a 1:1 run folder with "
+                             "tables/verification_by_group.csv")
     cap_cfg = (rec.get("config") or {}).get("capture") or {}
     ver = ver[ver["threshold_kind"] == "target_fmr"]
     targets = sorted(ver["target_fmr"].dropna().unique(), reverse=True)
@@ -54,7 +55,7 @@ def per_group(run_dir: Path, condition: str = "clean") -> tuple[pd.DataFrame, fl
         out = out.drop(columns=["fta"]).merge(c, on=KEY, how="outer")
     live = _read(t / "liveness_by_group.csv")
     if live is not None and "condition" in live:
-        lv = live[(live["condition"] == condition) & (live["metric"] == "BPCER")]
+        lv = live[live["condition"] == condition]
         out = out.merge(lv[[*KEY, "bpcer", "validation"]], on=KEY, how="left")
     tr = _read(t / "transaction_by_group.csv")
     if tr is not None:

@@ -9,10 +9,10 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from fairbench.counts import VerificationCounts
+from fairbench.core.codes import Plan
+from fairbench.core.counts import VerificationCounts
 from fairbench.metrics.groups import make_views
 from fairbench.metrics.verification import VerificationTables
-from fairbench.plan import Plan
 from fairbench.report import plots
 from fairbench.report.curves import group_curves
 
@@ -42,10 +42,11 @@ def build_plots(record: dict[str, Any], plan: Plan, counts: VerificationCounts,
     matcher = record["matcher"]
     native = _native(str(matcher.get("similarity", "cosine")))
     score_name = str(matcher.get("native_score") or "score") + " (native scale)"
-    native_thr = [float(t["native"]) for t in record["thresholds"]
+    native_thr = [float(t["native"]) for t in record["operating_points"]
                   if t.get("supported") and t.get("native") is not None]
     by, cross = tables.by_group, tables.cross_group
-    views = make_views(plan, record["config"]["dataset"]["attributes"], intersections=False)
+    views = make_views(plan, record["config"]["dataset"]["attributes"], intersections=False,
+                       with_all=False)
     made: list[Plot] = []
 
     def keep(kind: str, attr: str, title: str, fig: Any) -> None:

@@ -112,13 +112,16 @@ def _provenance(rec: Mapping[str, Any]) -> str:
 
 def _thresholds(rec: Mapping[str, Any]) -> str:
     rows = "".join(
-        f"<tr><td>{_e(t['kind'])}</td><td>{_e(t.get('target_fmr'))}</td>"
-        f"<td>{_e(t.get('native'))}</td><td>{'yes' if t.get('supported') else 'no'}</td>"
-        f"<td>{_e(t.get('note'))}</td></tr>" for t in rec.get("thresholds") or [])
+        f"<tr><td>{_e(t.get('label'))}</td><td>{_e(t['kind'])}</td><td>{_e(t.get('target'))}"
+        f"</td><td>{_e(t.get('reference_group'))}</td><td>{_e(t.get('native'))}</td>"
+        f"<td>{'yes' if t.get('supported') else 'no'}</td><td>{_e(t.get('note'))}</td></tr>"
+        for t in rec.get("operating_points") or [])
+    rate = "FMR" if rec.get("mode") == "verification" else "FPIR"
     return ("<section id=\"thresholds\"><h2>Operating points</h2><p>Every group is read at "
-            "one global threshold, as NIST does.</p><table><thead><tr><th>kind</th>"
-            "<th>target FMR</th><th>threshold (native scale)</th><th>supported</th>"
-            f"<th>note</th></tr></thead><tbody>{rows}</tbody></table></section>")
+            "one global threshold, as NIST does.</p><table><thead><tr><th>label</th>"
+            f"<th>kind</th><th>target {rate}</th><th>on group</th><th>threshold (native "
+            "scale)</th><th>supported</th><th>note</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></section>")
 
 
 def _tables(title: str, key: str, sections: Sequence[Section], open_attrs: set[str]) -> str:
@@ -155,8 +158,11 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
         f"<h1>{_e(title)}</h1>{banner}",
         "<p>Error rates by demographic group, each with its 95% interval, counts and "
         "operating point. A single 'accuracy' figure hides who carries the errors; this "
-        "report splits it into false match rate (FMR), false non-match rate (FNMR) and "
-        "failure to acquire (FTA).</p>",
+        + ("report splits it into false match rate (FMR), false non-match rate (FNMR) and "
+           "failure to acquire (FTA).</p>" if rec.get("mode") != "identification" else
+           "1:N report splits it into the false positive identification rate of non-mated "
+           "searches (FPIR) and the false negative identification rate of mated searches "
+           "(FNIR).</p>"),
         "<section id=\"citations\"><h2>Citation sentences</h2><p>One sentence per "
         "noteworthy cell, to paste as it is; each names its error, operating point, groups, "
         f"interval, counts, model, dataset and run.</p>{cites}</section>",
@@ -165,10 +171,12 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
                 sections.get("verification_by_group", []), attrs),
         _tables("Cross-group impostor FMR", "cross-group",
                 sections.get("fmr_cross_group", []), attrs),
+        _tables("1:N identification by group", "identification",
+                sections.get("identification_by_group", []), attrs),
         f"<section id=\"plots\"><h2>Plots</h2>{figs}</section>" if figs else "",
     ]
     for key, secs in sections.items():
-        if key not in ("verification_by_group", "fmr_cross_group"):
+        if key not in ("verification_by_group", "fmr_cross_group", "identification_by_group"):
             body.append(f"<section id=\"{_e(key)}\">{html_tables(secs)}</section>")
     body.append(_provenance(rec))
     return (

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from fairbench.report.cells import MIN_N, one_in, pct  # noqa: E402
+from fairbench.core.operating import point_of_row  # noqa: E402
+from fairbench.report.cells import MIN_N, pct  # noqa: E402
 from fairbench.report.curves import GroupCurve  # noqa: E402
 
 RC = {"svg.hashsalt": "fairbench", "svg.fonttype": "none", "font.size": 8}
@@ -43,9 +44,7 @@ def save(fig: Figure, stem: Path) -> list[Path]:
 
 
 def _op_name(r: pd.Series) -> str:
-    if r["threshold_kind"] == "target_fmr":
-        return f"FMR {one_in(float(r['target_fmr']))}"
-    return f"fixed {float(r['threshold_native']):.3g}"
+    return point_of_row(dict(r)).describe()
 
 
 def _probit_axis(ax, which: str, floor: float) -> None:

@@ -1,37 +1,36 @@
 """``fairbench report``: rebuild a run's tables, plots, citation sentences and report.html
-from run.json and counts.npz alone (no images, models or manifest needed)."""
+from its stored arrays alone (no images, models or manifest needed).
+
+1:1 runs rebuild from ``counts.npz``, 1:N runs from ``search.npz``; both through the same
+functions the run used (:mod:`fairbench.metrics.tables`), so the rebuilt tables equal the
+ones the run wrote. Tables that need images (capture, liveness) are kept as the run wrote
+them and only given their Markdown, LaTeX and HTML views again.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from fairbench.counts import VerificationCounts
-from fairbench.metrics.thresholds import Threshold
-from fairbench.metrics.verification import VerificationTables, tables_from_counts
-from fairbench.plan import Plan
+from fairbench.core.codes import Plan
+from fairbench.core.counts import VerificationCounts
+from fairbench.core.settings import Settings
+from fairbench.metrics.tables import identification_results, verification_results
+from fairbench.metrics.verification import VerificationTables
+from fairbench.report import render
 from fairbench.report import sentences as sn
-from fairbench.report.display import generic_sections, identification_sections
 from fairbench.report.figures import build_plots
 from fairbench.report.html import html_report
-from fairbench.report.tables import (
-    atomic_text,
-    table_views,
-    write_sections,
-    write_verification_tables,
-    write_views,
-)
-from fairbench.results import load_counts, read_run
-
-#: run.json metric families that have dedicated tables; any other family is shown as stored.
-KNOWN_METRICS = {"verification_by_group", "verification_summary"}
+from fairbench.report.tables import LATEX_DOCUMENT, sections_for, write_sections
+from fairbench.results.arrays import StoredCodes, load_counts, load_search, save_replicates
+from fairbench.results.folder import atomic_text
+from fairbench.results.run import Run, read_table
 
 
-def header(record: dict) -> str:
+def header(record: Mapping[str, Any]) -> str:
     ds, mt = record["dataset"], record["matcher"]
     sim = " SIMULATED DATA." if record.get("simulated") else ""
     return (f"fairbench run {record['run_id']}: matcher {mt['name']} ({mt['version']}), "
@@ -39,77 +38,96 @@ def header(record: dict) -> str:
             f"config {record['config_hash'][:12]}.{sim}")
 
 
-@dataclass
-class StoredRun:
-    """A run folder read back: the validated record, counts and recomputed tables."""
-
-    record: dict[str, Any]
-    plan: Plan
-    counts: VerificationCounts
-    acquired: np.ndarray
-    tables: VerificationTables
+def settings_of(record: Mapping[str, Any]) -> Settings:
+    cfg = record["config"]
+    return Settings.from_sections(cfg["dataset"], cfg.get(record["mode"]) or {})
 
 
-def load_run(run_dir: str | Path) -> StoredRun:
-    """Read run.json and counts.npz and recompute every table (the one path run uses)."""
-    run_dir = Path(run_dir)
-    rec = read_run(run_dir)
-    plan, counts, acquired, _ = load_counts(run_dir / "counts.npz")
-    thresholds = [Threshold(**t) for t in rec.thresholds]
-    tables = tables_from_counts(plan, counts, acquired, thresholds, rec.config,
-                                rec.dataset.label_sources)
-    return StoredRun(rec.model_dump(), plan, counts, acquired, tables)
+def verification_arrays(run: Run) -> tuple[StoredCodes, VerificationCounts]:
+    """The stored 1:1 arrays of a run (kept in memory, or read from counts.npz)."""
+    if run.arrays is not None:
+        return run.arrays  # type: ignore[no-any-return]
+    if run.run_dir is None:
+        raise ValueError("this run has neither a folder nor arrays in memory")
+    return load_counts(run.run_dir / "counts.npz")
 
 
-def rebuild(run_dir: str | Path) -> list[Path]:
-    """Recompute every table from the stored counts; returns the table files written."""
-    run = load_run(run_dir)
-    return write_verification_tables(Path(run_dir) / "tables", run.tables, header(run.record))
+def recompute_verification(record: Mapping[str, Any], codes: StoredCodes,
+                           counts: VerificationCounts) -> VerificationTables:
+    """Every 1:1 table of a run, from its record and arrays (what the run computed)."""
+    cfg, ds = record["config"], record["dataset"]
+    _, tables = verification_results(
+        codes.plan, counts, codes.acquired, codes.failed, cfg["verification"],
+        settings_of(record), ds["attributes"], ds["label_sources"],
+        record["matcher"].get("similarity", "cosine"), bool(record.get("simulated")))
+    return tables
+
+
+def recompute_identification(record: Mapping[str, Any], run_dir: Path
+                             ) -> tuple[Plan, dict[str, pd.DataFrame], dict[str, Any]]:
+    """Every 1:N table of a run, from its record and search.npz."""
+    codes, outcomes, _, sizes = load_search(run_dir / "search.npz")
+    cfg, ds = record["config"], record["dataset"]
+    res = identification_results(codes.plan, outcomes, sizes, record.get("sweeps") or [],
+                                 cfg["identification"], settings_of(record), ds["attributes"],
+                                 ds["label_sources"], record["matcher"].get("similarity",
+                                                                            "cosine"))
+    tables = {"identification_by_group": res.tables.by_group,
+              "identification_false_candidates": res.tables.false_candidates,
+              "identification_sweeps": res.sweeps}
+    return codes.plan, tables, res.tables.replicates
+
+
+def _kept_tables(record: Mapping[str, Any], folder: Path, recomputed: Mapping[str, Any]
+                 ) -> dict[str, pd.DataFrame]:
+    """Tables the arrays cannot rebuild (capture, liveness): as the run wrote them."""
+    out = {}
+    for name, rows in (record.get("metrics") or {}).items():
+        if name in recomputed or not rows:
+            continue
+        p = folder / f"{name}.csv"
+        out[name] = read_table(p) if p.is_file() else pd.DataFrame(rows)
+    return out
 
 
 def build_report(run_dir: str | Path) -> list[Path]:
     """Tables, plots, citations.md and report.html; returns every file written."""
     run_dir = Path(run_dir)
-    if read_run(run_dir).mode == "identification":
-        return identification_report(run_dir)
-    run = load_run(run_dir)
+    run = Run.load(run_dir)
     rec, head = run.record, header(run.record)
-    views = table_views(run.tables)
-    written = write_views(run_dir / "tables", views, head)
-    sections = {stem: secs for stem, _, secs in views}
-    for name, records in (rec.get("metrics") or {}).items():
-        if name not in KNOWN_METRICS and records:
-            sections[name] = generic_sections(name, records)  # the run wrote its CSV/MD
-            written += write_sections(run_dir / "tables", name, sections[name], head,
-                                      formats=("tex", "html"))
-    plots = build_plots(rec, run.plan, run.counts, run.tables, run_dir / "plots")
+    folder = run_dir / "tables"
+    folder.mkdir(exist_ok=True)
+    plots: list[Any] = []
+    cites: list[sn.Sentence] = []
+    if run.mode == "identification":
+        _, tables, replicates = recompute_identification(rec, run_dir)
+    else:
+        codes, counts = verification_arrays(run)
+        vt = recompute_verification(rec, codes, counts)
+        tables, replicates = vt.named(), vt.replicates
+        plots = build_plots(rec, codes.plan, counts, vt, run_dir / "plots")
+        by_group = vt.by_group.astype(object).where(vt.by_group.notna(), None)
+        cites = sn.noteworthy(by_group.to_dict(orient="records"), sn.Context.from_record(rec),
+                              sn.describe_attributes(rec), rec["dataset"]["attributes"])
+    kept = _kept_tables(rec, folder, tables)
+    everything = {**tables, **kept}
+    sections = {}
+    written: list[Path] = []
+    for name, frame in everything.items():
+        sections[name] = sections_for(name, frame, everything)
+        formats = ("md", "tex", "html")
+        written += write_sections(folder, name, sections[name], head,
+                                  frame if name in tables else None, formats)
+    atomic_text(folder / LATEX_DOCUMENT, render.latex_document(list(everything), head))
+    written.append(folder / LATEX_DOCUMENT)
+    if replicates:
+        save_replicates(run_dir / "bootstrap.npz", replicates)
+        written.append(run_dir / "bootstrap.npz")
     written += [p for pl in plots for p in (pl.svg, pl.png)]
-    by_group = run.tables.by_group.astype(object).where(run.tables.by_group.notna(), None)
-    ctx = sn.Context.from_record(rec)
-    cites = sn.noteworthy(by_group.to_dict(orient="records"), ctx,
-                          sn.describe_attributes(rec), rec["dataset"]["attributes"])
-    cpath = run_dir / "citations.md"
-    atomic_text(cpath, sn.markdown(cites, head))
+    if cites:
+        cpath = run_dir / "citations.md"
+        atomic_text(cpath, sn.markdown(cites, head))
+        written.append(cpath)
     page = run_dir / "report.html"
     atomic_text(page, html_report(rec, sections, plots, cites))
-    return [*written, cpath, page]
-
-
-def identification_report(run_dir: Path) -> list[Path]:
-    """A 1:N run (no counts.npz): its stored per-group table as LaTeX and HTML (the run wrote
-    the CSV and Markdown) and report.html; no plots or sentences for this mode yet."""
-    rec = read_run(run_dir).model_dump()
-    head = header(rec)
-    sections: dict[str, list] = {}
-    written: list[Path] = []
-    for name, records in (rec.get("metrics") or {}).items():
-        if not records:
-            continue
-        df = pd.DataFrame(records)
-        secs = identification_sections(df) if name == "identification_by_group" \
-            else generic_sections(name, records)
-        sections[name] = secs
-        written += write_sections(run_dir / "tables", name, secs, head, formats=("tex", "html"))
-    page = run_dir / "report.html"
-    atomic_text(page, html_report(rec, sections, [], []))
     return [*written, page]

@@ -17,13 +17,17 @@ def _md_cell(s: str) -> str:
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A GitHub-style pipe table, one line per row (cells escaped)."""
+    lines = ["| " + " | ".join(_md_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(_md_cell(str(c)) for c in row) + " |" for row in rows]
+
+
 def markdown(sections: Sequence[Section], header: str = "") -> str:
     """Sections as Markdown: a heading, a pipe table and its notes each."""
     parts = [header] if header else []
     for s in sections:
-        lines = [f"## {s.title}", "", "| " + " | ".join(_md_cell(c) for c in s.columns) + " |",
-                 "|" + "---|" * len(s.columns)]
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in s.rows]
+        lines = [f"## {s.title}", "", *markdown_table(s.columns, s.rows)]
         if s.notes:
             lines += [""] + s.notes
         parts.append("\n".join(lines))

@@ -13,7 +13,7 @@ def test_group_rates_counts_and_interval() -> None:
     f = pd.DataFrame({"eth": ["a", "a", "a", "b"], "err": [True, False, False, True],
                       "ok": [True, True, False, True]})
     t = cm.group_rates(f, "err", ["eth"], "fta", "ok").set_index("group")
-    assert t.loc["all", "n_images"] == 3 and t.loc["all", "n_fta_errors"] == 2
+    assert t.loc["all", "n_images"] == 3 and t.loc["all", "fta_errors"] == 2
     assert t.loc["a", "fta"] == pytest.approx(0.5) and t.loc["b", "fta"] == 1.0
     assert t.loc["b", "fta_ci_high"] == 1.0 and 0 < t.loc["b", "fta_ci_low"] < 1
 
@@ -31,16 +31,20 @@ def test_pad_rates_match_brute_force() -> None:
     scores = np.where(pres == "bona_fide", rng.normal(0.7, 0.2, n), rng.normal(0.4, 0.2, n))
     scores[3] = np.nan  # no face: counted as rejected
     t = 0.5
-    df = cm.pad_rates(scores, pres, species, t).set_index(["metric", "pai_species"])
-    bona = [s for s, p in zip(scores, pres) if p == "bona_fide"]
-    rej = sum(1 for s in bona if not (s >= t))
-    assert df.loc[("BPCER", ""), "n_presentations"] == len(bona)
-    assert df.loc[("BPCER", ""), "rate"] == pytest.approx(rej / len(bona))
+    df = cm.pad_rates(scores, pres, species, t).set_index("pai_species")
     for sp in ("print", "replay", "mask"):
         att = [s for s, p, x in zip(scores, pres, species) if p == "attack" and x == sp]
         acc = sum(1 for s in att if s >= t)
-        assert df.loc[("APCER", sp), "rate"] == pytest.approx(acc / len(att))
-        assert df.loc[("APCER", sp), "n_errors"] == acc
+        assert df.loc[sp, "apcer"] == pytest.approx(acc / len(att))
+        assert df.loc[sp, "apcer_errors"] == acc
+        assert df.loc[sp, "n_attack_presentations"] == len(att)
+    # BPCER: bona fide presentations classified as attacks (a NaN score is an attack)
+    frame = pd.DataFrame({"x": "1", "bona": pres == "bona_fide",
+                          "err": ~np.where(np.isnan(scores), False, scores >= t)})
+    b = cm.group_rates(frame, "err", [], "bpcer", "bona").set_index("group")
+    bona = [s for s, p in zip(scores, pres) if p == "bona_fide"]
+    assert b.loc["all", "n_bona_fide"] == len(bona)
+    assert b.loc["all", "bpcer_errors"] == sum(1 for s in bona if not (s >= t))
 
 
 def test_first_failure_orders_stages() -> None:

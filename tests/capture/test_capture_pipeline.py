@@ -68,16 +68,16 @@ def test_fta_counts_no_face_and_unreadable(tmp_path: Path, models_dir: Path,
     assert o.loc["flat", "failure_reason"] == NO_FACE
     assert o.loc["junk", "failure_reason"] == "unreadable_image"
     assert o.loc["missing", "failure_reason"] == "unreadable_image"
-    t = res.capture_by_group.set_index(["condition", "attribute", "group"])
+    t = res.tables["capture_by_group"].set_index(["condition", "attribute", "group"])
     assert t.loc[("clean", "all", "all"), "n_images"] == 5
-    assert t.loc[("clean", "all", "all"), "n_fta_errors"] == 3
+    assert t.loc[("clean", "all", "all"), "fta_errors"] == 3
     assert t.loc[("clean", "eth", "a"), "fta"] == 0.0
     assert t.loc[("clean", "eth", "b"), "fta"] == 1.0
-    fte = res.fte_by_group.set_index("group")
-    assert fte.loc["all", "n_subjects"] == 3 and fte.loc["all", "n_fte_errors"] == 2
+    fte = res.tables["fte_by_group"].set_index("group")
+    assert fte.loc["all", "n_enrolment_attempts"] == 3 and fte.loc["all", "fte_errors"] == 2
     assert np.isfinite(res.images.loc[0, "skin_tone_ita"])  # a real face gets an ITA
     assert res.images.loc[0, "skin_tone_group"] in ("lighter", "medium", "darker")
-    tr = res.transaction_by_group
+    tr = res.tables["transaction_by_group"]
     assert set(tr["condition"]) == {"clean", "blur"}
     o = res.outcomes.set_index(["image_id", "condition"])
     assert o.loc[("f1", "blur"), "sharpness"] < o.loc[("f1", "clean"), "sharpness"]
@@ -101,15 +101,12 @@ def test_onnx_pad_refuses_wrong_sha(models_dir: Path) -> None:
 
 
 def test_skin_tone_agreement_table() -> None:
-    from types import SimpleNamespace
-
-    from fairbench.report.capture import skin_tone_agreement
+    from fairbench.metrics.capture import skin_tone_agreement
 
     out = pd.DataFrame({"condition": ["clean"] * 4 + ["blur"],
                         "eth": ["x", "x", "y", "y", "y"],
                         "skin_tone_ita": [-40.0, -20.0, 60.0, np.nan, 0.0],
                         "skin_tone_group": ["darker", "darker", "lighter", "unknown", "x"]})
-    cap = SimpleNamespace(outcomes=out, summary={"attributes": ["eth", "skin_tone_group"]})
-    t = skin_tone_agreement(cap).set_index("group")
+    t = skin_tone_agreement(out, ["eth", "skin_tone_group"]).set_index("group")
     assert t.loc["x", "ita_median"] == -30.0 and t.loc["x", "share_darker"] == 1.0
     assert t.loc["y", "n_ita_measured"] == 1 and t.loc["y", "share_unknown"] == 0.5

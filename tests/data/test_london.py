@@ -6,7 +6,7 @@ from fairbench.config import DatasetConfig
 from fairbench.data.card import load_card
 from fairbench.data.fetch import read_checksums
 from fairbench.data.load import load_dataset
-from fairbench.data.paths import REPO_ROOT
+from fairbench.data.paths import SHIPPED_CARDS
 
 
 def test_london_manifest_has_every_image(london_root):
@@ -26,5 +26,5 @@ def test_card_states_licence_consent_and_checksums_cover_every_image():
     card = load_card("london")
     assert card.licence == "CC BY 4.0" and "consent" in card.consent
     assert card.limits and card.citation.startswith("DeBruine")
-    sums = read_checksums(REPO_ROOT / "datasets" / card.checksums)
+    sums = read_checksums(SHIPPED_CARDS / card.checksums)
     assert sum(k.endswith(".jpg") for k in sums) == 204

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fairbench.data.binning import age_band, band_labels
+from fairbench.core.bands import band_labels, bands_of
 from fairbench.data.manifest import check_manifest, find_problems, read_manifest
 from fairbench.errors import DataError
 
@@ -91,7 +91,8 @@ def test_manifest_hash_changes_with_content(tmp_path):
 def test_age_bands_include_children_and_unknown():
     assert band_labels([0, 5, 14, 21, 45, 70]) == ["0-4", "5-13", "14-20", "21-44", "45-69",
                                                     "70+"]
-    got = age_band(pd.Series(["0", "4", "5", "20", "21", "69", "70", "NA", "", "x"]),
-                   [0, 5, 14, 21, 45, 70])
+    ages = pd.to_numeric(pd.Series(["0", "4", "5", "20", "21", "69", "70", "NA", "", "x"]),
+                         errors="coerce").to_numpy()
+    got = bands_of(ages, [0, 5, 14, 21, 45, 70])
     assert got.tolist() == ["0-4", "0-4", "5-13", "14-20", "21-44", "45-69", "70+",
                             "unknown", "unknown", "unknown"]

@@ -1,18 +1,26 @@
-"""Subject bootstrap without rescoring equals rescoring an explicitly resampled dataset."""
+"""Subject bootstrap without rescoring equals rescoring an explicitly resampled dataset:
+rates, FNMR, ratios and summary measures (1:1), and FPIR/FNIR (1:N)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from fairbench.counts import count_verification
-from fairbench.kernels.reference import prepare, score_pairs
+from fairbench.core.codes import per_subject_counts
+from fairbench.core.settings import Settings
+from fairbench.engine.allpairs import count_verification
+from fairbench.kernels.prep import prepare, score_pairs
+from fairbench.metrics import summary as sm
 from fairbench.metrics.bootstrap import (
     impostor_rates,
     mated_rates,
     percentile_interval,
     subject_weights,
+    view_rng,
 )
-from fairbench.metrics.groups import make_views
+from fairbench.metrics.groups import make_view
+from fairbench.metrics.thresholds import fixed_points
+from fairbench.metrics.verification import verification_tables
 from fairbench.plan import make_plan
 from tests.generated import generated
 
@@ -26,52 +34,101 @@ def test_weights_keep_group_sizes_and_are_seeded():
         assert np.all(w1[:, groups == g].sum(axis=1) == (groups == g).sum())
 
 
+def table_weights(sgroup: np.ndarray, R: int, seed: int, name: str) -> np.ndarray:
+    """The weights the 1:1 tables draw for breakdown ``name`` (groups laid out in order)."""
+    order = np.argsort(sgroup, kind="stable")
+    w = np.empty((R, len(sgroup)), dtype=np.float32)
+    w[:, order] = subject_weights(sgroup[order], R, view_rng(seed, name))
+    return w
+
+
+def resampled_rates(p, plan, ig, w_r, t):
+    """FMR and FNMR per group of one explicitly resampled dataset (each drawn copy of a
+    subject brings all its images; copies of one subject are never each other's mates)."""
+    nsub, G = plan.n_subjects, ig.max() + 1
+    copies = [(c, a) for a in range(nsub) for c in range(int(w_r[a]))]
+    imgs = [(k, a, c) for (c, a) in copies for k in np.flatnonzero(plan.subject == a)]
+    idx = np.array([k for k, _, _ in imgs])
+    who = np.array([a for _, a, _ in imgs])
+    cp = np.array([c for _, _, c in imgs])
+    ii, jj = np.triu_indices(len(idx), k=1)
+    s = score_pairs(p, idx[ii], idx[jj])
+    fmr, fnmr = np.full(G, np.nan), np.full(G, np.nan)
+    for g in range(G):
+        both = (ig[idx[ii]] == g) & (ig[idx[jj]] == g)
+        imp = both & (who[ii] != who[jj])
+        gen = both & (who[ii] == who[jj]) & (cp[ii] == cp[jj])
+        if imp.sum():
+            fmr[g] = (s[imp] >= t).mean()
+        if gen.sum():
+            fnmr[g] = (s[gen] < t).mean()
+    return fmr, fnmr
+
+
 def test_replicate_rates_equal_an_explicitly_resampled_dataset():
     frame, emb = generated("cosine", n_subjects=40, seed=5)
     plan = make_plan(frame, ["grp"])
     p = prepare(emb, "cosine")
     t = 0.25
-    counts = count_verification(emb, "cosine", plan, [t], [], bins=64, block=16)
-    view = make_views(plan, ["grp"])[0]
-    G = len(view.groups)
-    ig, subj = view.image_group, plan.subject
-    nsub = len(plan.subjects)
-    sgroup = np.array([ig[np.flatnonzero(subj == a)[0]] for a in range(nsub)])
-    w = subject_weights(sgroup, 6, np.random.default_rng(0))
-
-    n_img = np.zeros((nsub, G))
-    np.add.at(n_img, (subj, ig), 1.0)
+    counts, _ = count_verification(emb, "cosine", plan, [t], [], bins=64, block=16)
+    view = make_view(plan, ["grp"])
+    G, ig, subj, nsub = view.n_groups, view.image_group, plan.subject, plan.n_subjects
+    w = subject_weights(view.subject_group(plan), 6, np.random.default_rng(0))
+    n_img = per_subject_counts(subj, ig, nsub, G)
     sel = (counts.kept_s >= t) & (ig[counts.kept_i] == ig[counts.kept_j])
     fmr = impostor_rates(w, n_img, subj[counts.kept_i[sel]], subj[counts.kept_j[sel]],
                          ig[counts.kept_i[sel]], G)
-    same = ig[counts.mated_i] == ig[counts.mated_j]
-    ms = subj[counts.mated_i]
-    pairs = np.zeros((nsub, G))
-    errs = np.zeros((nsub, G))
-    np.add.at(pairs, (ms[same], ig[counts.mated_i][same]), 1.0)
-    miss = same & (counts.mated_s < t)
-    np.add.at(errs, (ms[miss], ig[counts.mated_i][miss]), 1.0)
-    fnmr = mated_rates(w, pairs, errs)
-
+    mg = view.mated_group
+    ms = subj[plan.mated_i]
+    pairs = per_subject_counts(ms[mg >= 0], mg[mg >= 0], nsub, G)
+    miss = (mg >= 0) & (counts.mated_s < t)
+    fnmr = mated_rates(w, pairs, per_subject_counts(ms[miss], mg[miss], nsub, G))
     for r in range(len(w)):
-        # expand: each drawn copy of a subject brings all its images
-        copies = [(c, a) for a in range(nsub) for c in range(int(w[r, a]))]
-        imgs = [(k, a, c) for (c, a) in copies for k in np.flatnonzero(subj == a)]
-        idx = np.array([k for k, _, _ in imgs])
-        who = np.array([a for _, a, _ in imgs])
-        cp = np.array([c for _, _, c in imgs])
-        ii, jj = np.triu_indices(len(idx), k=1)
-        s = score_pairs(p, idx[ii], idx[jj])
-        for g in range(G):
-            both = (ig[idx[ii]] == g) & (ig[idx[jj]] == g)
-            imp = both & (who[ii] != who[jj])
-            gen = both & (who[ii] == who[jj]) & (cp[ii] == cp[jj])
-            if imp.sum():
-                assert np.isclose(fmr[r, g], (s[imp] >= t).mean())
-            else:
-                assert np.isnan(fmr[r, g])
-            if gen.sum():
-                assert np.isclose(fnmr[r, g], (s[gen] < t).mean())
+        bf_fmr, bf_fnmr = resampled_rates(p, plan, ig, w[r], t)
+        np.testing.assert_allclose(fmr[r], bf_fmr)
+        np.testing.assert_allclose(fnmr[r], bf_fnmr)
+
+
+def test_table_intervals_equal_explicit_resampling():
+    """Every bootstrap interval of the 1:1 tables (FMR, FNMR, ratio to the reference,
+    Max/GeoMean, FDR) equals the percentile interval of explicitly resampled datasets."""
+    frame, emb = generated("cosine", n_subjects=30, seed=9)
+    plan = make_plan(frame, ["grp"])
+    p = prepare(emb, "cosine")
+    counts, failed = count_verification(emb, "cosine", plan, [0.0, 0.25], [], bins=64,
+                                        block=16)
+    ths = fixed_points([0.25, 0.0], "cosine")
+    R, seed, conf = 25, 11, 0.9
+    s = Settings(replicates=R, seed=seed, confidence=conf, reference_group={"grp": "b"})
+    t = verification_tables(plan, counts, ~failed, ths, s, ["grp"], failed=failed)
+    view = make_view(plan, ["grp"])
+    w = table_weights(view.subject_group(plan), R, seed, "grp")
+    known = view.known()
+    ref = view.groups.index("b")
+    for th in ths:
+        reps = np.array([resampled_rates(p, plan, view.image_group, w[r], th.similarity)
+                         for r in range(R)])  # (R, 2, G)
+        fm, fnm = reps[:, 0], reps[:, 1]
+        df = t.by_group[(t.by_group.attribute == "grp") &
+                        (t.by_group.operating_point == th.label)]
+        for name, x in (("fmr", fm), ("fnmr", fnm)):
+            lo, hi = percentile_interval(x, conf)
+            np.testing.assert_allclose(df[f"{name}_boot_low"], lo)
+            np.testing.assert_allclose(df[f"{name}_boot_high"], hi)
+            if df[f"{name}_ratio_note"].iloc[0] == "":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    ratio = np.where(x[:, [ref]] > 0, x / x[:, [ref]], np.nan)
+                lo, hi = percentile_interval(ratio, conf)
+                np.testing.assert_allclose(df[f"{name}_ratio_ci_low"], lo)
+                np.testing.assert_allclose(df[f"{name}_ratio_ci_high"], hi)
+        summ = t.summary[(t.summary.attribute == "grp") &
+                         (t.summary.operating_point == th.label)].set_index("measure")
+        for measure, fn in (("fmr_max_geomean", lambda: sm.max_geomean(fm[:, known])),
+                            ("fnmr_max_difference", lambda: sm.max_abs_diff(fnm[:, known])),
+                            ("fdr", lambda: sm.fdr(fm[:, known], fnm[:, known], 0.5))):
+            lo, hi = percentile_interval(fn()[:, None], conf)
+            assert summ.loc[measure, "ci_low"] == pytest.approx(lo[0])
+            assert summ.loc[measure, "ci_high"] == pytest.approx(hi[0])
 
 
 def test_percentile_interval_ignores_undefined_replicates():
@@ -81,32 +138,16 @@ def test_percentile_interval_ignores_undefined_replicates():
     assert np.isnan(lo[1]) and np.isnan(hi[1])
 
 
-def test_table_bootstrap_equals_per_threshold_replicates():
-    """The one-pass, multi-threshold bootstrap in the tables equals a per-threshold one."""
-    from fairbench.metrics.thresholds import operating_points
-    from fairbench.metrics.verification import Settings, verification_tables
-
-    frame, emb = generated("cosine", n_subjects=50, seed=9)
-    plan = make_plan(frame, ["grp"])
-    counts = count_verification(emb, "cosine", plan, [0.0, 0.25, 0.5], [], bins=64, block=16)
-    ths = operating_points(counts, [], [0.5, 0.0, 0.25], float, float)
-    view = make_views(plan, ["grp"])[0]
-    acquired = np.all(np.isfinite(emb), axis=1)
-    R = 40
-    t = verification_tables(plan, counts, acquired, [view], ths,
-                            Settings(replicates=R, seed=11, confidence=0.9))
-    ig, subj = view.image_group, plan.subject
-    nsub, G = len(plan.subjects), len(view.groups)
-    sgroup = np.array([ig[np.flatnonzero(subj == a)[0]] for a in range(nsub)])
-    w = subject_weights(sgroup, R, np.random.default_rng(11))
-    n_img = np.zeros((nsub, G))
-    np.add.at(n_img, (subj, ig), 1.0)
-    for th in ths:
-        sel = (counts.kept_s >= th.similarity) & (ig[counts.kept_i] == ig[counts.kept_j])
-        reps = impostor_rates(w, n_img, subj[counts.kept_i[sel]], subj[counts.kept_j[sel]],
-                              ig[counts.kept_i[sel]], G)
-        lo, hi = percentile_interval(reps, 0.9)
-        df = t.by_group[(t.by_group.attribute == "grp")
-                        & (t.by_group.threshold_similarity == th.similarity)]
-        np.testing.assert_allclose(df.fmr_boot_low.to_numpy(), lo)
-        np.testing.assert_allclose(df.fmr_boot_high.to_numpy(), hi)
+def test_a_breakdowns_intervals_do_not_depend_on_the_others():
+    frame, emb = generated("cosine", n_subjects=40, seed=2)
+    plan = make_plan(frame, ["grp", "sex"])
+    counts, failed = count_verification(emb, "cosine", plan, [0.25], [], bins=64, block=16)
+    ths = fixed_points([0.25], "cosine")
+    both = verification_tables(plan, counts, ~failed, ths, Settings(replicates=30),
+                               ["grp", "sex"])
+    plan1 = make_plan(frame, ["grp"])
+    c1, f1 = count_verification(emb, "cosine", plan1, [0.25], [], bins=64, block=16)
+    one = verification_tables(plan1, c1, ~f1, ths, Settings(replicates=30), ["grp"])
+    a = both.by_group[both.by_group.attribute == "grp"].reset_index(drop=True)
+    b = one.by_group[one.by_group.attribute == "grp"].reset_index(drop=True)
+    np.testing.assert_array_equal(a.fmr_boot_low, b.fmr_boot_low)

@@ -10,14 +10,16 @@ import pytest
 
 from fairbench.report.claim_schema import ClaimsError, ClaimsFile, fraction, load_claims
 from fairbench.report.claims import NOT_TESTABLE, REFUTED, SUPPORTED, check_claims
+from fairbench.results.run import read_record
 from tests.report.conftest import STORED_RUN
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "configs" / "claims" / "no-demographic-impact.yaml"
+EXAMPLE = REPO / "fairbench" / "data" / "claims" / "no-demographic-impact.yaml"
 
 
 def stored() -> dict:
-    return json.loads((STORED_RUN / "run.json").read_text())
+    """The stored 1.0 run, as every reader sees it (upgraded to the current schema)."""
+    return read_record(STORED_RUN)
 
 
 def verdicts(claims: dict, record: dict | None = None) -> dict[str, str]:
@@ -115,8 +117,35 @@ def test_cli_exit_statuses(tmp_path, fairbench_cli):
     assert code == 0, err
     doc = json.loads(out)
     assert [x["verdict"] for x in doc["results"]] == [SUPPORTED, NOT_TESTABLE]
-    assert fairbench_cli("check-claims", str(STORED_RUN), str(good), "--strict")[0] == 1
+    # --strict: a claim naming an attribute the run lacks is an error, with did-you-mean
+    code, _, err = fairbench_cli("check-claims", str(STORED_RUN), str(good), "--strict")
+    assert code == 2 and "no attribute 'skin_tone'" in err
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("claims:\n  - id: white\n    text: t\n    checks:\n      - {kind: rate, "
+                     "rate: fmr, attribute: eth, groups: [white], at_most: '0.5%', "
+                     "at: {target_fmr: 0.01}}\n")
+    assert fairbench_cli("check-claims", str(STORED_RUN), str(loose))[0] == 0
+    assert fairbench_cli("check-claims", str(STORED_RUN), str(loose), "--strict")[0] == 1
+    # a shipped example is usable by name from any folder
+    assert fairbench_cli("check-claims", str(STORED_RUN), "no-demographic-impact")[0] == 1
     code, _, err = fairbench_cli("check-claims", str(STORED_RUN), str(tmp_path / "none.yaml"))
     assert code == 2 and "claims file not found" in err
     code, _, err = fairbench_cli("check-claims", str(tmp_path), str(EXAMPLE))
     assert code == 2 and "run.json" in err
+
+
+def test_unknown_attribute_and_group_say_did_you_mean():
+    res = check_claims(stored(), ClaimsFile.model_validate(claim(
+        {"kind": "rate", "rate": "fmr", "attribute": "ethn", "at_most": 0.1, "at": AT},
+        {"kind": "rate", "rate": "fmr", "attribute": "eth", "groups": ["blak"],
+         "at_most": 0.1, "at": AT})))
+    ev = [e for c in res[0].checks for e in c.evidence]
+    assert res[0].verdict == NOT_TESTABLE
+    assert any("Did you mean 'eth'" in e for e in ev)
+    assert any("Did you mean 'black'" in e for e in ev)
+    from fairbench.report.claims import MissingInRun
+
+    with pytest.raises(MissingInRun):
+        check_claims(stored(), ClaimsFile.model_validate(claim(
+            {"kind": "rate", "rate": "fmr", "attribute": "ethn", "at_most": 0.1, "at": AT})),
+            strict=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fairbench.counts import count_verification
-from fairbench.metrics.groups import make_views
+from fairbench.engine.allpairs import count_verification
+from fairbench.metrics.groups import make_view
 from fairbench.plan import make_plan
 from fairbench.report.curves import group_curves
 from tests.generated import generated
@@ -14,8 +14,8 @@ from tests.generated import generated
 def test_group_curves_match_brute_force():
     frame, emb = generated("euclidean", n_subjects=40, seed=3)
     plan = make_plan(frame, ["grp"])
-    counts = count_verification(emb, "euclidean", plan, [], [0.01], bins=64)
-    view = make_views(plan, ["grp"], intersections=False)[0]
+    counts, _ = count_verification(emb, "euclidean", plan, [], [0.01], bins=64)
+    view = make_view(plan, ["grp"])
     d = np.sqrt(((emb[:, None, :] - emb[None, :, :]) ** 2).sum(-1)).astype(np.float32)
     s = -d
     bad = np.isnan(emb).any(axis=1)

@@ -1,9 +1,12 @@
-"""Reference scoring in plain NumPy, for tests and small checks (not the production kernel).
+"""Templates prepared for scoring, and scores of explicit pairs (plain NumPy).
 
-The streaming kernel (``stream.py``) must produce exactly these scores on inputs whose
-arithmetic is exact. Internal similarity is higher = more alike: cosine similarity, or
-minus the euclidean distance. A failed template (a NaN row) scores minus infinity against
-everything.
+``prepare`` normalises cosine templates by their float32 norm and flags failed ones
+(non-finite entries, or a zero norm for cosine), exactly as the tiled kernels do;
+``score_pairs`` scores a list of pairs the same way a tile would. Internal similarity is
+higher = more alike: cosine similarity, or minus the euclidean distance; a failed template
+scores minus infinity against everything. The capture stage scores probes against their
+enrolment template with it; tests use it as the straightforward per-pair path that the
+tiled kernels must agree with.
 """
 
 from __future__ import annotations
@@ -49,3 +52,16 @@ def score_pairs(p: Prepared, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     s = s.astype(np.float32)
     s[p.failed[i] | p.failed[j]] = -np.inf
     return s
+
+
+def failed_rows(embeddings: np.ndarray, kind: str, chunk: int = 65536) -> np.ndarray:
+    """Which templates cannot be scored: non-finite entries, or a zero norm for cosine (or
+    a squared norm that overflows float32 for euclidean), read in chunks as the kernels
+    read them."""
+    x = np.asarray(embeddings)
+    out = np.zeros(len(x), dtype=bool)
+    with np.errstate(all="ignore"):
+        for a in range(0, len(x), chunk):
+            p = prepare(x[a : a + chunk], kind)
+            out[a : a + chunk] = p.failed | ~np.isfinite(p.sqnorm)
+    return out

@@ -1,4 +1,4 @@
-"""Exact 1:1 score counts, streamed from tiles: histograms plus the pairs that matter.
+"""Exact 1:1 score counts over an all-pairs plan: histograms plus the pairs that matter.
 
 One streaming pass (fairbench.kernels.stream) folds every tile into a histogram per
 unordered stratum pair (impostor pairs only; genuine scores are read from the same tiles)
@@ -13,30 +13,13 @@ bin approximation.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from fairbench.core.codes import Plan, n_pair_slots, pair_index
+from fairbench.core.counts import Binning, VerificationCounts
 from fairbench.errors import FairbenchError
 from fairbench.kernels.stream import StreamInput, prepare_stream, stream
-from fairbench.plan import Plan, n_pair_slots, pair_index
-
-
-@dataclass(frozen=True)
-class Binning:
-    """Uniform bins over [lo, hi); scores outside land in the first or last bin."""
-
-    lo: float
-    hi: float
-    bins: int
-
-    def index(self, s: np.ndarray) -> np.ndarray:
-        x = (s.astype(np.float64) - self.lo) * (self.bins / (self.hi - self.lo))
-        return np.clip(x, 0, self.bins - 1).astype(np.int64)
-
-    def lower_edge(self, b: int) -> float:
-        """Lowest score mapped to bin ``b`` (minus infinity for bin 0)."""
-        return -np.inf if b == 0 else self.lo + b * (self.hi - self.lo) / self.bins
 
 
 def binning_for(inp: StreamInput, bins: int) -> Binning:
@@ -46,27 +29,6 @@ def binning_for(inp: StreamInput, bins: int) -> Binning:
     ok = ~inp.failed
     m = float(np.sqrt(inp.sq[ok].max())) if ok.any() else 1.0
     return Binning(-2.0 * m - 1e-6, 1e-6, bins)
-
-
-@dataclass
-class VerificationCounts:
-    """Everything metrics need, for every unordered stratum pair; saved as counts.npz."""
-
-    n_strata: int
-    binning: Binning
-    hist: np.ndarray  # (P, B) impostor score histogram per stratum pair
-    n_nonmated: np.ndarray  # (P,) impostor pairs per stratum pair
-    mated_i: np.ndarray
-    mated_j: np.ndarray
-    mated_s: np.ndarray  # float32 genuine scores (-inf for failed templates)
-    kept_i: np.ndarray  # impostor pairs in bins >= kept_floor_bin
-    kept_j: np.ndarray
-    kept_s: np.ndarray
-    kept_floor_bin: int  # every impostor pair in this bin or above is in kept_*
-
-    def covers(self, t: float) -> bool:
-        """True when every impostor pair scoring >= t is among the kept pairs."""
-        return int(self.binning.index(np.array([t]))[0]) >= self.kept_floor_bin
 
 
 def count_verification(
@@ -80,8 +42,12 @@ def count_verification(
     storage: str = "float32",
     threads: int | None = None,
     max_kept: int = 50_000_000,
-) -> VerificationCounts:
-    """Stream every pair once (twice only if the sampled floor was too high); see module doc."""
+) -> tuple[VerificationCounts, np.ndarray]:
+    """Stream every pair once (twice only if the sampled floor was too high); see module doc.
+
+    Returns the counts (genuine scores aligned with ``plan.mated_i/j``) and each image's
+    failed flag as the kernel saw it (non-finite, or a zero norm for cosine).
+    """
     inp = prepare_stream(embeddings, kind, plan.subject, plan.stratum, storage)
     S = plan.n_strata
     P = n_pair_slots(S)
@@ -110,10 +76,11 @@ def count_verification(
     gi, gj = o[rows], o[cols.astype(np.int64)]
     gi, gj = np.minimum(gi, gj), np.maximum(gi, gj)
     srt = np.lexsort((gj, gi))
-    return VerificationCounts(
-        S, binning, res.hist, res.hist.sum(axis=1), gi[srt], gj[srt], res.genuine[srt],
-        ki, kj, res.kept_s, floor_bin,
-    )
+    if not (np.array_equal(gi[srt], plan.mated_i) and np.array_equal(gj[srt], plan.mated_j)):
+        raise RuntimeError("kernel's genuine pairs differ from the plan's mated pairs")
+    counts = VerificationCounts(S, binning, res.hist, res.hist.sum(axis=1), res.genuine[srt],
+                                ki, kj, res.kept_s, floor_bin)
+    return counts, inp.failed_orig.copy()
 
 
 def _estimated_floor(

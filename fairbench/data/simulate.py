@@ -16,38 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fairbench.config import SimSpec
 
 
-class SimSpec(BaseModel):
-    """What to simulate; defaults plant an increasing shift and noise across groups."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_subjects: int = Field(1000, ge=2)
-    groups: int = Field(4, ge=1)
-    dim: int = Field(128, ge=2)
-    images_per_subject: int = Field(2, ge=1)
-    shift: list[float] | None = None  # per group; default linspace(0.0, 0.6)
-    noise: list[float] | None = None  # per group; default linspace(0.5, 0.8)
-    seed: int = 0
-    dtype: str = Field("float32", pattern="^(float32|float16)$")
-
-    @model_validator(mode="after")
-    def _lengths(self) -> SimSpec:
-        for name in ("shift", "noise"):
-            v = getattr(self, name)
-            if v is not None and len(v) != self.groups:
-                raise ValueError(f"{name} needs one value per group ({self.groups})")
-        return self
-
-    def shifts(self) -> np.ndarray:
-        return np.asarray(self.shift if self.shift is not None
-                          else np.linspace(0.0, 0.6, self.groups), dtype=np.float64)
-
-    def noises(self) -> np.ndarray:
-        return np.asarray(self.noise if self.noise is not None
-                          else np.linspace(0.5, 0.8, self.groups), dtype=np.float64)
+def _per_group(values: list[float] | None, lo: float, hi: float, groups: int) -> np.ndarray:
+    return np.asarray(values if values is not None else np.linspace(lo, hi, groups),
+                      dtype=np.float64)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -60,7 +35,8 @@ def simulate(spec: SimSpec, chunk: int = 8192) -> tuple[pd.DataFrame, np.ndarray
     G, d, k = spec.groups, spec.dim, spec.images_per_subject
     dirs = _unit(rng.normal(size=(G, d)))
     group = np.arange(spec.n_subjects) % G
-    shift, noise = spec.shifts(), spec.noises()
+    shift = _per_group(spec.shift, 0.0, 0.6, G)
+    noise = _per_group(spec.noise, 0.5, 0.8, G)
     n = spec.n_subjects * k
     emb = np.empty((n, d), dtype=spec.dtype)
     for a in range(0, spec.n_subjects, chunk):

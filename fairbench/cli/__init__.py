@@ -1,0 +1,22 @@
+"""The ``fairbench`` command: a thin shell, one module per command group, over plain
+functions.
+
+Exit statuses: 0 ok; 1 a claim was refuted (``check-claims``); 2 bad input or a usage error
+(one clear message, no traceback); 130 interrupted (nothing half-written is left behind).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from fairbench.cli import bench, datasets, matchers, results, run  # noqa: F401  (registers)
+from fairbench.cli.app import app
+
+
+def main() -> None:
+    """Entry point (``fairbench``): typer parses; usage errors exit 2 with the usage."""
+    app(prog_name="fairbench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""``fairbench bench``: benchmarks that measure a baseline in the same run and report
+ratios (never timed tests)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fairbench.cli.app import bench_app, command
+
+
+@command(bench_app, "allpairs")
+def bench_allpairs_cli(
+    n: Annotated[int, typer.Option("--n", help="Templates (simulated, 2 per person).")] = 20_000,
+    dim: Annotated[int, typer.Option("--dim", help="Embedding size.")] = 512,
+    groups: Annotated[int, typer.Option("--groups", help="Demographic groups.")] = 12,
+    naive_n: Annotated[int, typer.Option(help="Size for the materialise-everything peer.")
+                       ] = 10_000,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    target_fmr: Annotated[list[float] | None, typer.Option(
+        "--target-fmr", help="Operating points (default 1e-3 and 1e-4).")] = None,
+    block: Annotated[int, typer.Option(help="Tile size.")] = 1024,
+    threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")
+                       ] = None,
+    float16: Annotated[bool, typer.Option(help="Also compare float16 storage.")] = True,
+) -> None:
+    """Streaming 1:1 kernel vs the matrix-product limit and a naive peer; prints JSON."""
+    import json
+
+    from fairbench.bench.allpairs import run_bench
+
+    res = run_bench(n, dim, groups, naive_n, replicates, tuple(target_fmr or (1e-3, 1e-4)),
+                    block, threads, float16)
+    typer.echo(json.dumps(res))
+
+
+@command(bench_app, "search")
+def bench_search_cli(
+    gallery: Annotated[int, typer.Option(help="Gallery templates (simulated).")] = 1_000_000,
+    probes: Annotated[int, typer.Option(help="Probe templates.")] = 1000,
+    dim: Annotated[int, typer.Option(help="Embedding size.")] = 512,
+    k: Annotated[int, typer.Option("--k", help="Candidates kept per probe.")] = 20,
+    threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")
+                       ] = None,
+    repeats: Annotated[int, typer.Option(help="Alternating timed runs; best kept.")] = 3,
+) -> None:
+    """Streaming 1:N top-k kernel vs the matrix-product limit (and faiss); prints JSON."""
+    import json
+
+    from fairbench.bench.search import run_search_bench
+
+    typer.echo(json.dumps(run_search_bench(gallery, probes, dim, k, threads=threads,
+                                           repeats=repeats)))

@@ -1,0 +1,48 @@
+"""``fairbench datasets``: list, validate and fetch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fairbench.cli.app import command, datasets_app
+
+
+@command(datasets_app, "validate")
+def validate_cli(
+    manifest: Annotated[Path, typer.Argument(help="CSV or Parquet manifest.")],
+    root: Annotated[Path | None, typer.Option(help="Data root (default: the manifest's folder).")
+                    ] = None,
+    attribute: Annotated[list[str] | None, typer.Option(
+        "--attribute", "-a", help="Attribute column that must be present.")] = None,
+) -> None:
+    """Check a manifest without running anything: exit 0 when clean, 2 with every problem."""
+    from fairbench.data.manifest import check_manifest, read_manifest
+
+    m = read_manifest(manifest, root)
+    check_manifest(m, attribute or [])
+    typer.echo(f"{manifest}: OK ({len(m)} images, {m.frame['subject_id'].nunique()} subjects)")
+
+
+@command(datasets_app, "list")
+def list_cli() -> None:
+    """Dataset cards fairbench knows (shipped and ./datasets), and where their data is."""
+    from fairbench.data.paths import card_names, card_path, find_dataset
+
+    for name in card_names():
+        where = find_dataset(name)
+        typer.echo(f"{name}\t{where if where else 'not present (fetch it)'}\t{card_path(name)}")
+
+
+@command(datasets_app, "fetch")
+def fetch_cli(
+    name: Annotated[str, typer.Argument(help="Dataset card name, e.g. london.")],
+    dest: Annotated[Path | None, typer.Option(help="Target folder (default: the cache).")
+                    ] = None,
+) -> None:
+    """Download a dataset, verify every file's sha256, and install it atomically."""
+    from fairbench.data.fetch import fetch
+
+    typer.echo(fetch(name, dest))

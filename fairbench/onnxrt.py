@@ -1,0 +1,100 @@
+"""ONNX Runtime, as every fairbench model uses it: pinned files, usable providers, one
+input contract, telemetry off.
+
+Shared by the ONNX matcher, the insightface matcher and the ONNX liveness plugin, so a model
+is loaded, checked and fed the same way everywhere. :mod:`fairbench.privacy` switches
+ONNX Runtime's telemetry off before it is first imported; :func:`open_session` calls its
+API switch as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, PositiveInt, field_validator
+
+from fairbench.errors import MatcherError
+from fairbench.provenance import sha256_file
+
+Channels = float | tuple[float, float, float]
+
+
+class InputSpec(BaseModel):
+    """A model's input tensor; a pixel p becomes ``(p * scale - mean) / std``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    size: PositiveInt
+    layout: Literal["NHWC", "NCHW"] = "NHWC"
+    color: Literal["RGB", "BGR"] = "RGB"
+    scale: float = 1.0
+    mean: Channels = 0.0
+    std: Channels = 1.0
+
+    @field_validator("std")
+    @classmethod
+    def _nonzero(cls, v: Channels) -> Channels:
+        if np.any(np.asarray(v, dtype=np.float64) == 0):
+            raise ValueError("std must be non-zero")
+        return v
+
+
+def preprocess(crops: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(N, S, S, 3) RGB uint8 -> the model's input tensor, per ``spec``."""
+    x = crops.astype(np.float32)
+    if spec.color == "BGR":
+        x = x[..., ::-1]
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    x = (x * np.float32(spec.scale) - mean) / std
+    if spec.layout == "NCHW":
+        x = x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def usable_providers(requested: Sequence[str]) -> list[str]:
+    """The requested ONNX Runtime providers this installation has, in the requested order."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    usable = [p for p in requested if p in available]
+    dropped = [p for p in requested if p not in available]
+    if dropped:
+        logging.getLogger(__name__).warning(
+            "ONNX Runtime providers not available, skipped: %s", ", ".join(dropped))
+    if not usable:
+        raise MatcherError(
+            f"none of the requested providers {list(requested)} is available",
+            [f"available: {', '.join(available)}"],
+        )
+    return usable
+
+
+def open_session(path: Path, sha256: str | None, providers: Sequence[str], key: str
+                 ) -> tuple[Any, str]:
+    """An ONNX Runtime session on ``path`` and the file's sha256.
+
+    The file must match ``sha256`` when one is given, and must load: both failures are a
+    :class:`~fairbench.errors.MatcherError` naming ``key`` (the config key of the file), so
+    a broken model stops the run at once instead of failing every image.
+    """
+    import onnxruntime as ort
+
+    if hasattr(ort, "disable_telemetry_events"):  # absent from some builds
+        ort.disable_telemetry_events()
+    sha = sha256_file(path)
+    if sha256 is not None and sha != sha256.lower():
+        raise MatcherError(f"{key}: {path} has sha256 {sha}, but the config pins "
+                           f"{sha256.lower()}; refusing to run on a different file")
+    try:
+        session = ort.InferenceSession(str(path), providers=usable_providers(providers))
+    except MatcherError:
+        raise
+    except Exception as exc:
+        raise MatcherError(f"{key}: cannot load ONNX model {path}: {exc}") from None
+    return session, sha

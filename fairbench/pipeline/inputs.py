@@ -1,0 +1,103 @@
+"""The steps every run shares: config -> dataset -> matcher -> templates.
+
+Both modes start here; a run records the matcher object that really ran (its own name,
+version, parameters and class), never the config's default.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from fairbench import provenance
+from fairbench.config import Config
+from fairbench.data.load import Dataset, load_dataset, simulated_dataset
+from fairbench.data.paths import cache_root
+from fairbench.matchers.base import Matcher, MatcherInfo, build_matcher
+from fairbench.matchers.precomputed import InMemoryMatcher
+from fairbench.templates import TemplateCache, Templates, extract_templates
+
+
+@dataclass
+class Inputs:
+    """Everything a mode's pipeline starts from."""
+
+    config: Config
+    dataset: Dataset
+    matcher: Matcher
+    info: MatcherInfo
+    templates: Templates
+    created: datetime
+    matcher_source: str  # "config" | "object passed to fairbench.run" | "embeddings in memory"
+    timings: dict[str, float] = field(default_factory=dict)
+    t0: float = 0.0
+
+    @property
+    def similarity(self) -> str:
+        return self.info.similarity
+
+
+def _matcher_record(m: Matcher, info: MatcherInfo, source: str) -> dict[str, Any]:
+    cls = type(m)
+    return {**info.to_dict(), "fingerprint": m.fingerprint(),
+            "params": m.params.model_dump(mode="json"),
+            "class": f"{cls.__module__}:{cls.__qualname__}", "source": source}
+
+
+def matcher_record(inp: Inputs) -> dict[str, Any]:
+    """What run.json says about the matcher: taken from the object that ran."""
+    return _matcher_record(inp.matcher, inp.info, inp.matcher_source)
+
+
+def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool = True,
+                 dataset: Dataset | None = None, source: str | None = None) -> Inputs:
+    """Load the dataset and matcher (or take the given ones) and extract every template."""
+    t0 = time.perf_counter()
+    created = provenance.utc_now()
+    timings: dict[str, float] = {}
+    if dataset is None and config.dataset.simulate is not None:
+        dataset, sim = simulated_dataset(config.dataset)
+        matcher = matcher or InMemoryMatcher(
+            dataset.manifest.frame["image_id"].tolist(), sim, "cosine",
+            details={"simulation": config.dataset.simulate.model_dump()})
+        source = source or "simulated embeddings"
+    if matcher is None:
+        matcher = build_matcher(config.matcher.name, config.matcher.params)
+        source = source or "config"
+    if dataset is None:
+        dataset = load_dataset(config.dataset, require_files=matcher.needs_images)
+    source = source or "object passed to fairbench.run"
+    info = matcher.info()
+    if config.matcher.name != info.name or source != "config":
+        # the resolved config names what really ran, so its hash and run id do too
+        config = config.model_copy(update={"matcher": config.matcher.model_copy(update={
+            "name": info.name, "params": matcher.params.model_dump(mode="json")})})
+    timings["load"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    cache = None
+    if config.cache.enabled and matcher.needs_images:
+        cache = TemplateCache(config.cache.dir or cache_root() / "templates",
+                              matcher.fingerprint())
+    tpl = extract_templates(matcher, dataset.manifest.records(), cache,
+                            config.matcher.batch_size, progress)
+    timings["templates"] = time.perf_counter() - t1
+    return Inputs(config, dataset, matcher, info, tpl, created, source, timings, t0)
+
+
+def images_frame(inp: Inputs) -> Any:
+    """images.csv: the manifest's columns, then each image's capture outcome."""
+    tpl = inp.templates
+    f = inp.dataset.manifest.frame.copy()
+    outcome = {"acquired": tpl.acquired, "failure_reason": tpl.failure_reason,
+               "detector_score": tpl.detector_score,
+               "n_faces": np.where(tpl.n_faces >= 0, tpl.n_faces, np.nan)}
+    first = ["image_id", "subject_id"]
+    rest = [c for c in f.columns if c not in (*first, "path")]
+    f = f[[*first, *rest, "path"]]
+    for k, v in outcome.items():
+        f[k] = v
+    return f

@@ -1,0 +1,30 @@
+"""Write a run folder whole, then rename it into place: the one seal of every mode."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fairbench.pipeline.parts import RunParts
+from fairbench.report.rebuild import header
+from fairbench.report.tables import write_run_tables
+from fairbench.results.arrays import save_replicates
+from fairbench.results.folder import StagingDir, write_json
+
+
+def seal(parts: RunParts, output_dir: str | Path, t0: float) -> Path:
+    """Write every file of ``parts`` under a hidden name; run.json last (with the total
+    time); rename the folder into place. On any error nothing is left behind."""
+    stage = StagingDir(Path(output_dir) / parts.run_id)
+    try:
+        for name, write in parts.files.items():
+            write(stage.path / name)
+        if parts.replicates:
+            save_replicates(stage.path / "bootstrap.npz", parts.replicates)
+        write_run_tables(stage.path / "tables", parts.tables, header(parts.record))
+        parts.record["timings_s"]["total"] = time.perf_counter() - t0
+        write_json(stage.path / "run.json", parts.record)
+        return stage.commit()
+    except BaseException:
+        stage.abort()
+        raise

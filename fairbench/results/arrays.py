@@ -1,0 +1,146 @@
+"""The arrays of a run folder, from which every table is rebuilt without images or models.
+
+- ``counts.npz`` (1:1): integer codes, impostor histograms, genuine scores, the kept
+  impostor pairs, per-image ages where a breakdown bins pairs by their mean;
+- ``search.npz`` (1:N): the codes and every search outcome, main run and sweeps;
+- ``bootstrap.npz``: the replicate rates behind every bootstrap interval, so ratios and
+  differences to any group can be read without recomputing.
+
+No pickles: strings are stored as fixed-width unicode arrays.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fairbench.core.codes import PairBanding, Plan
+from fairbench.core.counts import Binning, VerificationCounts
+from fairbench.core.search import FIELDS, SearchOutcomes
+from fairbench.errors import FairbenchError
+from fairbench.results.folder import save_npz
+
+
+@dataclass
+class StoredCodes:
+    """The plan of a stored run with its per-image flags."""
+
+    plan: Plan
+    acquired: np.ndarray
+    failed: np.ndarray
+    image_ids: list[str]
+
+
+def _plan_arrays(plan: Plan, acquired: np.ndarray, failed: np.ndarray,
+                 image_ids: list[str]) -> dict[str, np.ndarray]:
+    out = {
+        "image_id": np.array(image_ids, dtype=str), "subject": plan.subject,
+        "stratum": plan.stratum, "acquired": acquired, "failed": failed,
+        "strata_columns": np.array(list(plan.strata.columns), dtype=str),
+        "strata_values": plan.strata.to_numpy(dtype=str).reshape(len(plan.strata), -1),
+        "subjects": np.array(plan.subjects, dtype=str),
+        "mated_i": plan.mated_i, "mated_j": plan.mated_j,
+        "banded": np.array(list(plan.banded), dtype=str),
+    }
+    for name, b in plan.banded.items():
+        out[f"banded_values:{name}"] = b.values
+        out[f"banded_edges:{name}"] = np.asarray(b.edges, dtype=np.float64)
+    return out
+
+
+def _open(path: Path) -> np.lib.npyio.NpzFile:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FairbenchError(f"{path}: not found") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise FairbenchError(f"{path}: cannot read ({exc})") from None
+
+
+def _codes(z: np.lib.npyio.NpzFile) -> StoredCodes:
+    strata = pd.DataFrame(z["strata_values"], columns=list(z["strata_columns"]))
+    banded = {}
+    for name in (z["banded"] if "banded" in z.files else []):
+        banded[str(name)] = PairBanding(z[f"banded_values:{name}"],
+                                        tuple(float(x) for x in z[f"banded_edges:{name}"]))
+    plan = Plan(z["subject"], z["stratum"], strata, [str(s) for s in z["subjects"]],
+                z["mated_i"], z["mated_j"], banded)
+    acquired = z["acquired"]
+    failed = z["failed"] if "failed" in z.files else ~acquired
+    return StoredCodes(plan, acquired, failed, [str(x) for x in z["image_id"]])
+
+
+def save_counts(path: Path, codes: StoredCodes, counts: VerificationCounts) -> None:
+    """Write counts.npz."""
+    b = counts.binning
+    save_npz(path, **_plan_arrays(codes.plan, codes.acquired, codes.failed, codes.image_ids),
+             mated_s=counts.mated_s, hist=counts.hist, n_nonmated=counts.n_nonmated,
+             binning=np.array([b.lo, b.hi, b.bins], dtype=np.float64),
+             kept_i=counts.kept_i, kept_j=counts.kept_j, kept_s=counts.kept_s,
+             kept_floor_bin=np.array(counts.kept_floor_bin))
+
+
+def load_counts(path: Path) -> tuple[StoredCodes, VerificationCounts]:
+    """Read counts.npz (schema 1.0 files included: their mated pairs are re-aligned)."""
+    with _open(path) as z:
+        try:
+            codes = _codes(z)
+            lo, hi, bins = z["binning"]
+            mated_s = z["mated_s"]
+            # 1.0 stored mated pairs in their own order; align them with the plan's (i, j)
+            order = np.lexsort((codes.plan.mated_j, codes.plan.mated_i))
+            plan = codes.plan
+            plan.mated_i, plan.mated_j, mated_s = plan.mated_i[order], plan.mated_j[order], \
+                mated_s[order]
+            counts = VerificationCounts(
+                len(plan.strata), Binning(float(lo), float(hi), int(bins)), z["hist"],
+                z["n_nonmated"], mated_s, z["kept_i"], z["kept_j"], z["kept_s"],
+                int(z["kept_floor_bin"]))
+        except KeyError as exc:
+            raise FairbenchError(f"{path}: lacks array {exc}") from None
+    return codes, counts
+
+
+def save_search(path: Path, codes: StoredCodes, outcomes: dict[str, SearchOutcomes],
+                roles: np.ndarray, gallery_subjects: dict[str, int]) -> None:
+    """Write search.npz: codes, image roles and every named set of search outcomes."""
+    arrays = _plan_arrays(codes.plan, codes.acquired, codes.failed, codes.image_ids)
+    arrays["role"] = np.asarray(roles, dtype=str)
+    arrays["sets"] = np.array(list(outcomes), dtype=str)
+    for name, out in outcomes.items():
+        for f in FIELDS:
+            arrays[f"{name}:{f}"] = getattr(out, f)
+        arrays[f"{name}:gallery_subjects"] = np.array(gallery_subjects[name])
+    save_npz(path, **arrays)
+
+
+def load_search(path: Path) -> tuple[StoredCodes, dict[str, SearchOutcomes], np.ndarray,
+                                     dict[str, int]]:
+    """Read search.npz back."""
+    with _open(path) as z:
+        try:
+            codes = _codes(z)
+            sets = [str(s) for s in z["sets"]]
+            outs = {s: SearchOutcomes(*(z[f"{s}:{f}"] for f in FIELDS)) for s in sets}
+            sizes = {s: int(z[f"{s}:gallery_subjects"]) for s in sets}
+            roles = z["role"]
+        except KeyError as exc:
+            raise FairbenchError(f"{path}: lacks array {exc}") from None
+    return codes, outs, roles, sizes
+
+
+def save_replicates(path: Path, replicates: dict[str, np.ndarray]) -> None:
+    """Write bootstrap.npz: one (R, G) float32 array per ``rate|attribute|point`` key."""
+    save_npz(path, **{k: np.asarray(v, dtype=np.float32) for k, v in replicates.items()})
+
+
+def load_replicates(path: Path) -> dict[str, np.ndarray]:
+    """Read bootstrap.npz; an absent file means no stored replicates."""
+    if not path.is_file():
+        return {}
+    with _open(path) as z:
+        return {k: z[k] for k in z.files}
