@@ -134,8 +134,9 @@ def test_random_data_matches_brute_force():
 def test_float16_storage_within_tolerance():
     """float16 rounds each entry by <= 2^-11 relative: cosine scores move by < 1e-3.
 
-    It equals brute force on the float16-rounded gallery (to BLAS rounding), and its top-k scores are
-    within 1e-3 of the float32 ones (order statistics move no more than the scores do).
+    It equals brute force on the float16-rounded gallery (to BLAS rounding), and its top-k
+    scores are within 1e-3 of the float32 ones (order statistics move no more than the
+    scores do).
     """
     rng = np.random.default_rng(6)
     g = rng.standard_normal((2000, 64)).astype(np.float32)
