@@ -17,8 +17,7 @@ from fairbench.privacy import quiet_dependencies
 
 quiet_dependencies()  # before any dependency is imported, by us or through us
 
-__version__ = "0.2.0"
-
+from fairbench._version import __version__  # noqa: E402
 from fairbench.api import check_claims, compare, evaluate, load, run  # noqa: E402
 from fairbench.metrics.frame import RateFrame  # noqa: E402
 from fairbench.results.run import Run  # noqa: E402

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import fairbench
+from fairbench._version import __version__
 
 PACKAGES = (
     "numpy", "scipy", "pandas", "pyarrow", "pydantic", "onnxruntime", "onnx",
@@ -33,7 +33,7 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
 
 def git_state(path: Path | None = None) -> dict[str, Any]:
     """Commit and dirty flag of the source tree fairbench runs from, when it is a checkout."""
-    root = path or Path(fairbench.__file__).resolve().parents[1]
+    root = path or Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
@@ -55,7 +55,7 @@ def utc_now() -> datetime:
 def collect() -> dict[str, Any]:
     """Everything about the software and machine that a result depends on."""
     return {
-        "fairbench_version": fairbench.__version__,
+        "fairbench_version": __version__,
         "git": git_state(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

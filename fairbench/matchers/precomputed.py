@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fairbench import __version__
+from fairbench._version import __version__
 from fairbench.errors import MatcherError
 from fairbench.matchers.base import (
     MISSING_EMBEDDING,
