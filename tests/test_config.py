@@ -70,3 +70,38 @@ def test_target_fmrs_must_be_rates():
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
     load_config(path)
+
+
+def test_an_identification_section_without_mode_runs_1n():
+    cfg = load_config_dict({"dataset": {"name": "x", "attributes": ["a"]},
+                            "identification": {"rank": 2, "candidates": 5}})
+    assert cfg.mode == "identification" and cfg.identification.rank == 2
+    assert "verification" not in cfg.resolved() and "identification" in cfg.resolved()
+    plain = load_config_dict({"dataset": {"name": "x", "attributes": ["a"]}})
+    assert plain.mode == "verification" and "identification" not in plain.resolved()
+
+
+@pytest.mark.parametrize("data,stray", [
+    ({"mode": "verification", "identification": {}}, "identification"),
+    ({"mode": "identification", "verification": {}}, "verification"),
+    ({"mode": "identification", "capture": {"detector_model": "y.onnx"}}, "capture"),
+    ({"identification": {}, "capture": {"detector_model": "y.onnx"}}, "capture"),
+])
+def test_a_section_the_mode_does_not_use_is_an_error_naming_it(data, stray):
+    with pytest.raises(ConfigError, match=f"section\\(s\\) {stray}.*not used by mode"):
+        load_config_dict({"dataset": {"name": "x", "attributes": ["a"]}, **data})
+
+
+def test_an_override_cannot_sneak_in_the_other_mode():
+    with pytest.raises(ConfigError, match="identification"):
+        load_config_dict({"mode": "verification",
+                          "dataset": {"name": "x", "attributes": ["a"]}},
+                         overrides=["identification.rank=3"])
+
+
+def test_hash_leaves_out_machine_local_cache_settings():
+    a = load_config_dict({"dataset": {"name": "x", "attributes": ["a"]},
+                          "cache": {"dir": "/home/alice/.cache"}})
+    b = load_config_dict({"dataset": {"name": "x", "attributes": ["a"]},
+                          "cache": {"dir": "/srv/bob"}})
+    assert a.hash() == b.hash()
