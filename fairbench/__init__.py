@@ -6,11 +6,12 @@ The public API (stable; see the README):
 - :func:`load` a stored run folder (1:1 or 1:N);
 - :func:`evaluate` your own embeddings in memory;
 - :func:`compare` two runs on the same data; :func:`check_claims` against a run;
-- :class:`Run` and :class:`RateFrame`, the results objects.
+- :class:`Run` and :class:`RateFrame`, the results objects, and the plot displays
+  :class:`DetCurveDisplay` and :class:`RateDisplay`.
 
 >>> import fairbench
 >>> sorted(fairbench.__all__)[:3]
-['RateFrame', 'Run', '__version__']
+['DetCurveDisplay', 'RateDisplay', 'RateFrame']
 """
 
 from fairbench.privacy import quiet_dependencies
@@ -22,5 +23,14 @@ from fairbench.api import check_claims, compare, evaluate, load, run  # noqa: E4
 from fairbench.metrics.frame import RateFrame  # noqa: E402
 from fairbench.results.run import Run  # noqa: E402
 
-__all__ = ["RateFrame", "Run", "__version__", "check_claims", "compare", "evaluate", "load",
-           "run"]
+__all__ = ["DetCurveDisplay", "RateDisplay", "RateFrame", "Run", "__version__", "check_claims",
+           "compare", "evaluate", "load", "run"]
+
+
+def __getattr__(name: str) -> object:
+    """Plot displays load matplotlib only when asked for."""
+    if name in ("DetCurveDisplay", "RateDisplay"):
+        from fairbench.report import displays
+
+        return getattr(displays, name)
+    raise AttributeError(f"module 'fairbench' has no attribute {name!r}")

@@ -19,7 +19,7 @@ from fairbench.core.codes import ImageRecord
 from fairbench.core.missing import is_missing, missing_set
 from fairbench.errors import DataError
 
-REQUIRED = ("image_id", "path", "subject_id")
+REQUIRED = ("image_id", "subject_id")  # plus "path" when the matcher reads images
 
 
 @dataclass
@@ -85,6 +85,8 @@ def read_manifest(path: str | Path, root: str | Path | None = None) -> Manifest:
             f"(has: {', '.join(map(str, df.columns))})"
         )
     df = df.copy()
+    if "path" not in df.columns:  # embeddings or scores computed elsewhere need no files
+        df.insert(1, "path", "")
     for c in df.columns:
         df[c] = df[c].astype(str).str.strip()
     return Manifest(df, Path(root) if root is not None else p.parent, str(p))

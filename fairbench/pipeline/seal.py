@@ -15,7 +15,12 @@ from fairbench.results.folder import StagingDir, write_json
 def seal(parts: RunParts, output_dir: str | Path, t0: float) -> Path:
     """Write every file of ``parts`` under a hidden name; run.json last (with the total
     time); rename the folder into place. On any error nothing is left behind."""
-    stage = StagingDir(Path(output_dir) / parts.run_id)
+    out = Path(output_dir)
+    base, k = parts.run_id, 1
+    while (out / parts.run_id).exists():  # the same study run twice within one second
+        k += 1
+        parts.record["run_id"] = f"{base}-{k}"
+    stage = StagingDir(out / parts.run_id)
     try:
         for name, write in parts.files.items():
             write(stage.path / name)

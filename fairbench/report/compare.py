@@ -33,7 +33,7 @@ from fairbench.metrics.groups import View, make_views
 from fairbench.metrics.intervals import clopper_pearson
 from fairbench.report import render
 from fairbench.report.cells import RateCell, pct
-from fairbench.report.display import Section
+from fairbench.report.views import Section
 from fairbench.results.run import Run
 
 

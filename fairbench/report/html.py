@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from fairbench.report.display import Section
+from fairbench.report.views import Section
 from fairbench.report.figures import Plot
 from fairbench.report.render import html_tables
 from fairbench.report.sentences import Sentence

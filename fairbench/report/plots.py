@@ -1,4 +1,5 @@
-"""Plots over stored values (matplotlib, no pyplot state), saved as SVG and PNG.
+"""Plots over stored values (matplotlib Figure objects, no pyplot state and no backend
+switch, so a notebook keeps its own), saved as SVG and PNG.
 
 - DET curves per group on normal-deviate (probit) axes, operating points marked;
 - cross-group impostor FMR heatmaps on a log colour scale, reference group marked;
@@ -13,19 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from scipy.stats import norm
 
-matplotlib.use("Agg")  # never open a window; the report is written to files
-
-import numpy as np  # noqa: E402 (after choosing the backend)
-import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-from scipy.stats import norm  # noqa: E402
-
-from fairbench.core.operating import point_of_row  # noqa: E402
-from fairbench.report.cells import MIN_N, pct  # noqa: E402
-from fairbench.report.curves import GroupCurve  # noqa: E402
+from fairbench.core.operating import point_of_row
+from fairbench.report.cells import MIN_N, pct
+from fairbench.report.curves import GroupCurve
 
 RC = {"svg.hashsalt": "fairbench", "svg.fonttype": "none", "font.size": 8}
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -65,7 +64,14 @@ def _floor(ns: Sequence[int]) -> float:
 def det_figure(attribute: str, curves: Sequence[GroupCurve], points: pd.DataFrame) -> Figure:
     """DET per group: FNMR against FMR on probit axes; stored operating points marked."""
     fig = Figure(figsize=(5.2, 4.4))
-    ax = fig.add_subplot()
+    draw_det(fig.add_subplot(), attribute, curves, points)
+    fig.subplots_adjust(left=0.15, right=0.94, bottom=0.17, top=0.91)
+    return fig
+
+
+def draw_det(ax: Axes, attribute: str, curves: Sequence[GroupCurve], points: pd.DataFrame
+             ) -> None:
+    """Draw the DET curves of one breakdown on ``ax``."""
     fx = _floor([c.n_nonmated for c in curves])
     fy = _floor([c.n_mated for c in curves])
     cx = lambda x: norm.ppf(np.clip(x, fx, 0.5))  # noqa: E731
@@ -93,8 +99,6 @@ def det_figure(attribute: str, curves: Sequence[GroupCurve], points: pd.DataFram
     ax.set_title(f"DET by {attribute} (normal-deviate axes)")
     ax.grid(True, lw=0.3)
     ax.legend(fontsize=6, loc="upper right")
-    fig.subplots_adjust(left=0.15, right=0.94, bottom=0.17, top=0.91)
-    return fig
 
 
 def heatmap_figure(attribute: str, cross: pd.DataFrame, reference: str) -> Figure:

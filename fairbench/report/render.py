@@ -1,4 +1,4 @@
-"""Lay out :class:`~fairbench.report.display.Section` tables as Markdown, LaTeX or HTML.
+"""Lay out :class:`~fairbench.report.views.Section` tables as Markdown, LaTeX or HTML.
 
 Markdown is GitHub-style pipe tables; LaTeX uses ``longtable`` (in every TeX
 distribution's base set) and escapes every special character; HTML escapes every cell.
@@ -10,7 +10,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from fairbench.report.display import Section
+from fairbench.report.views import Section
 
 
 def _md_cell(s: str) -> str:

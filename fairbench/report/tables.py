@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from fairbench.report import render
-from fairbench.report.display import (
+from fairbench.report.views import (
     Section,
     by_group_sections,
     cross_group_sections,

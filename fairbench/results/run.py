@@ -10,6 +10,7 @@ operating point as a :class:`~fairbench.metrics.frame.RateFrame`.
 from __future__ import annotations
 
 import html
+import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,9 +56,17 @@ def read_record(run_dir: Path) -> dict[str, Any]:
         raise FairbenchError(f"{p}: invalid run.json ({exc})") from None
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path | io.StringIO) -> pd.DataFrame:
     """A table CSV as written (group labels such as 'NA' stay text; empty cells are NaN)."""
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def as_stored(df: pd.DataFrame) -> pd.DataFrame:
+    """A table exactly as a reader of its CSV file sees it (so a run in memory and the same
+    run loaded from disk hold equal tables)."""
+    if df.empty:
+        return df
+    return read_table(io.StringIO(df.to_csv(index=False, lineterminator="\n")))
 
 
 class Run:
@@ -69,7 +78,8 @@ class Run:
                  arrays: Any = None) -> None:
         self.record = dict(record)
         self.run_dir = None if run_dir is None else Path(run_dir)
-        self._tables = dict(tables) if tables is not None else None
+        self._tables = {k: as_stored(v) for k, v in tables.items()} \
+            if tables is not None else None
         self._replicates = dict(replicates) if replicates is not None else None
         self.arrays = arrays  # in-memory counts or search outcomes (for compare)
 

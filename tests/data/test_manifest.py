@@ -67,9 +67,18 @@ def test_every_problem_is_listed_with_its_row(tmp_path):
 
 def test_missing_required_column_is_named(tmp_path):
     p = tmp_path / "m.csv"
-    p.write_text("image_id,file,subject_id\na,a.jpg,1\n")
-    with pytest.raises(DataError, match="lacks required column.*path"):
+    p.write_text("image_id,file,person\na,a.jpg,1\n")
+    with pytest.raises(DataError, match="lacks required column.*subject_id"):
         read_manifest(p)
+
+
+def test_a_manifest_without_paths_needs_no_files_but_a_matcher_reading_images_does(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("image_id,subject_id\na,1\nb,1\n")
+    m = read_manifest(p)
+    assert m.frame["path"].tolist() == ["", ""]
+    assert find_problems(m, require_files=False) == []
+    assert find_problems(m) == [f"{p} row 2 (a): empty path", f"{p} row 3 (b): empty path"]
 
 
 def test_parquet_manifest(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 
 from fairbench.report import render
 from fairbench.report import sentences as sn
-from fairbench.report.display import (
+from fairbench.report.views import (
     by_group_sections,
     cross_group_sections,
     fta_sections,
