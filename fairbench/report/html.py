@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
-from fairbench.report.views import Section
 from fairbench.report.figures import Plot
 from fairbench.report.render import html_tables
 from fairbench.report.sentences import Sentence
+from fairbench.report.views import Section
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
        "base-uri 'none'; form-action 'none'")

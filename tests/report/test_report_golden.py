@@ -18,13 +18,13 @@ import pytest
 
 from fairbench.report import render
 from fairbench.report import sentences as sn
+from fairbench.report.rebuild import header, recompute_verification
 from fairbench.report.views import (
     by_group_sections,
     cross_group_sections,
     fta_sections,
     summary_sections,
 )
-from fairbench.report.rebuild import header, recompute_verification
 from fairbench.results.arrays import load_counts
 from fairbench.results.run import read_record
 from tests.report.conftest import GOLDEN, STORED_RUN
