@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from fairbench.errors import MatcherError
 from fairbench.provenance import sha256_file
@@ -42,6 +42,19 @@ class InputSpec(BaseModel):
         if np.any(np.asarray(v, dtype=np.float64) == 0):
             raise ValueError("std must be non-zero")
         return v
+
+
+class OnnxModelSpec(BaseModel):
+    """The parameters every ONNX model takes: the file (pinned by sha256 when given), its
+    input contract, the output tensor and the execution providers to try, in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Path
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    input: InputSpec
+    output: str
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
 
 
 def preprocess(crops: np.ndarray, spec: InputSpec) -> np.ndarray:

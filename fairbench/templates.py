@@ -8,8 +8,6 @@ An unreadable image or a face not found is a recorded outcome, never a crash.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from tqdm import tqdm
 
 from fairbench.core.codes import ImageRecord
 from fairbench.matchers.base import UNREADABLE, FaceResult, Matcher, read_bytes
+from fairbench.results.folder import atomic_write
 
 
 @dataclass
@@ -80,14 +79,7 @@ class TemplateCache:
             "n_faces": res.n_faces,
         }
         emb = res.embedding if res.acquired else np.zeros(0, np.float32)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, embedding=emb, meta=np.array(json.dumps(meta)))
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(p, lambda f: np.savez(f, embedding=emb, meta=np.array(json.dumps(meta))))
 
 
 def extract_templates(

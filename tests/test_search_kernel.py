@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fairbench.kernels.faiss_search import faiss_available, search_topk_faiss
 from fairbench.kernels.search import (
-    faiss_available,
     fold_topk,
     merge_topk,
     search_topk,
     search_topk_bruteforce,
-    search_topk_faiss,
 )
 
 

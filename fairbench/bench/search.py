@@ -28,10 +28,8 @@ from typing import Any
 import numpy as np
 
 from fairbench.bench.allpairs import _peak_mb, _reset_peak, _rss_mb
+from fairbench.kernels.faiss_search import faiss_available, faiss_index, faiss_query
 from fairbench.kernels.search import (
-    faiss_available,
-    faiss_index,
-    faiss_query,
     merge_topk,
     search_topk_bruteforce,
     stream_search,

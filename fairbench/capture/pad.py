@@ -18,7 +18,7 @@ from pydantic import Field
 
 from fairbench.errors import MatcherError
 from fairbench.matchers.base import StrictParams
-from fairbench.onnxrt import InputSpec, open_session, preprocess
+from fairbench.onnxrt import OnnxModelSpec, open_session, preprocess
 
 Box = tuple[float, float, float, float]
 
@@ -42,16 +42,11 @@ class PadPlugin(ABC):
         return {"name": self.name, "params": self.params.model_dump(mode="json")}
 
 
-class OnnxPadParams(StrictParams):
-    """Parameters of :class:`OnnxPad`."""
+class OnnxPadParams(StrictParams, OnnxModelSpec):
+    """Parameters of :class:`OnnxPad`: the common ONNX ones, and which output is bona fide."""
 
-    model: Path
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    input: InputSpec
-    output: str
     bona_fide_index: int = Field(0, ge=0)  # output column holding the bona fide class
     crop_margin: float = Field(0.0, ge=0.0, le=1.0)  # box grown by this share on each side
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
 
 
 class OnnxPad(PadPlugin):

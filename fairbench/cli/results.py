@@ -20,7 +20,7 @@ def check_claims_cli(
              "the run lacks is an error (exit 2).")] = False,
 ) -> None:
     """Check claims against a run: exit 1 when one is refuted, 0 otherwise, 2 on bad input."""
-    from fairbench.report.claims import check_run
+    from fairbench.report.claim_report import check_run
 
     text, failed = check_run(run_dir, claims, as_json=as_json, strict=strict)
     typer.echo(text, nl=False)

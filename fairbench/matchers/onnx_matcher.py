@@ -26,7 +26,7 @@ from fairbench.matchers.base import (
     StrictParams,
 )
 from fairbench.matchers.yunet import YuNetDetector, pick_face
-from fairbench.onnxrt import InputSpec, open_session, preprocess
+from fairbench.onnxrt import OnnxModelSpec, open_session, preprocess
 
 
 class AlignSpec(StrictParams):
@@ -47,17 +47,13 @@ class DetectorSpec(StrictParams):
     max_side: PositiveInt = 640
 
 
-class OnnxParams(StrictParams):
-    """Parameters of :class:`OnnxMatcher` (relative paths resolve against the cwd)."""
+class OnnxParams(StrictParams, OnnxModelSpec):
+    """Parameters of :class:`OnnxMatcher`: the common ONNX ones, the score, the alignment
+    and the detector (relative paths resolve against the cwd)."""
 
-    model: Path
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    input: InputSpec
-    output: str
     similarity: Similarity = "cosine"
     align: AlignSpec = AlignSpec()
     detector: DetectorSpec
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
 
 
 class OnnxMatcher(Matcher):

@@ -27,7 +27,6 @@ from fairbench.metrics.rates import n_column
 from fairbench.report.cells import RateCell, pct
 from fairbench.report.claim_schema import (
     AccuracyCheck,
-    Claim,
     ClaimsFile,
     OperatingPoint,
     RateCheck,
@@ -288,43 +287,3 @@ def check_claims(record: Mapping[str, Any], claims: ClaimsFile, strict: bool = F
         raise MissingInRun("the claims name what this run does not have",
                            list(dict.fromkeys(run.missing)))
     return out
-
-
-def render_text(results: Sequence[ClaimResult], record: Mapping[str, Any],
-                claims: ClaimsFile | Claim | None = None) -> str:
-    """A plain report for the terminal or a CI log."""
-    mt, ds = record["matcher"], record["dataset"]
-    lines = [f"Claims checked against run {record['run_id']} (matcher {mt['name']} "
-             f"{mt.get('version', '')}, dataset {ds['name']}, {ds['n_subjects']} people)", ""]
-    for r in results:
-        lines.append(f"[{r.verdict.upper()}] {r.id}: {r.text}")
-        for c in r.checks:
-            lines.append(f"  - {c.check}: {c.verdict}")
-            lines += [f"      {e}" for e in c.evidence]
-        lines.append("")
-    counts = {v: sum(r.verdict == v for r in results) for v in (SUPPORTED, REFUTED,
-                                                                NOT_TESTABLE)}
-    lines.append(", ".join(f"{n} {v}" for v, n in counts.items()))
-    return "\n".join(lines) + "\n"
-
-
-
-def check_run(run_dir: Any, claims_path: Any, as_json: bool = False,
-              strict: bool = False) -> tuple[str, bool]:
-    """``fairbench check-claims``: (printed text, whether the exit status is 1)."""
-    import json
-    from pathlib import Path
-
-    from fairbench.report.claim_schema import load_claims
-    from fairbench.results.run import read_record
-
-    claims = load_claims(claims_path)
-    record = read_record(Path(run_dir))
-    results = check_claims(record, claims, strict)
-    failed = any(r.verdict == REFUTED or (strict and r.verdict == NOT_TESTABLE)
-                 for r in results)
-    if as_json:
-        doc = {"run_id": record["run_id"], "claims_file": str(claims_path),
-               "results": [r.to_dict() for r in results]}
-        return json.dumps(doc, indent=1) + "\n", failed
-    return render_text(results, record), failed

@@ -1,27 +1,12 @@
-"""Typed, strict run configuration: YAML plus dotted overrides, and a canonical hash.
-
-Unknown keys and wrong types are errors that name the key and the file. The resolved
-config (defaults filled in, overrides applied) is what a run records and hashes.
-
->>> cfg = load_config_dict({"dataset": {"name": "london"}}, source="<dict>")
->>> cfg.matcher.name
-'dlib'
-"""
+"""The sections of a run config: typed, strict (unknown keys are errors), with defaults."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fairbench.core.settings import Settings
-from fairbench.errors import ConfigError
-
-#: Age band edges used when a config gives none (NIST-style, children included).
 DEFAULT_AGE_BANDS = [0, 5, 14, 21, 45, 70]
 
 
@@ -214,135 +199,3 @@ class CaptureConfig(_Strict):
 class CacheConfig(_Strict):
     enabled: bool = True
     dir: Path | None = None  # default ~/.cache/fairbench/templates
-
-
-MODE_SECTIONS = {"verification": ("verification", "capture"),
-                 "identification": ("identification",)}
-
-
-class Config(_Strict):
-    """A whole run: the dataset, the matcher, and the section of its mode.
-
-    ``mode`` defaults to ``identification`` when the config has an ``identification:``
-    section and to ``verification`` otherwise; a section the mode does not use is an error.
-    """
-
-    mode: Literal["verification", "identification"] | None = None
-    dataset: DatasetConfig
-    matcher: MatcherConfig = Field(default_factory=MatcherConfig)
-    verification: VerificationConfig | None = None
-    identification: IdentificationConfig | None = None
-    cache: CacheConfig = Field(default_factory=CacheConfig)
-    capture: CaptureConfig | None = None  # capture, liveness, transaction (1:1 runs)
-
-    @model_validator(mode="after")
-    def _mode_and_sections(self) -> Config:
-        sim = self.dataset.simulate is not None
-        if sim != (self.matcher.name == "simulated"):
-            raise ValueError("dataset.simulate and matcher.name 'simulated' go together")
-        if self.mode is None:
-            self.mode = "identification" if self.identification is not None \
-                else "verification"
-        used = MODE_SECTIONS[self.mode]
-        stray = [k for k in ("verification", "identification", "capture")
-                 if getattr(self, k) is not None and k not in used]
-        if stray:
-            raise ValueError(
-                f"section(s) {', '.join(stray)} are not used by mode {self.mode!r} (1:1 and "
-                "1:N runs are separate): remove them or set mode to the run you want")
-        if self.mode == "verification" and self.verification is None:
-            self.verification = VerificationConfig()
-        if self.mode == "identification" and self.identification is None:
-            self.identification = IdentificationConfig()
-        return self
-
-    @property
-    def reading(self) -> VerificationConfig | IdentificationConfig:
-        """The section of the running mode (verification or identification)."""
-        section = self.verification if self.mode == "verification" else self.identification
-        assert section is not None
-        return section
-
-    def settings(self) -> Settings:
-        """How this run's rates are read, as one typed object."""
-        return Settings.from_sections(self.dataset.model_dump(mode="json"),
-                                      self.reading.model_dump(mode="json"))
-
-    def resolved(self) -> dict[str, Any]:
-        """The config as plain JSON-able data, defaults included, for the running mode."""
-        return self.model_dump(mode="json", exclude_none=False,
-                               exclude={k for k in ("verification", "identification", "capture")
-                                        if getattr(self, k) is None})
-
-    def hash(self) -> str:
-        """sha256 of the canonical JSON of the resolved config, without machine-local
-        settings (``cache``), so the same study hashes the same on two machines."""
-        data = self.resolved()
-        data.pop("cache", None)
-        return config_hash(data)
-
-
-def config_hash(data: dict[str, Any]) -> str:
-    """Canonical hash: sorted keys, no whitespace, so equal configs hash equal."""
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _format_errors(exc: ValidationError) -> list[str]:
-    out = []
-    for e in exc.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        out.append(f"{key}: {msg}")
-    return out
-
-
-def apply_override(data: dict[str, Any], override: str) -> None:
-    """Apply one ``a.b.c=value`` override in place; the value is parsed as YAML."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override {override!r} is not of the form key.path=value")
-    parts = key.strip().split(".")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {key}: value {raw!r} is not valid YAML ({exc})") from None
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        nxt = node.get(part)
-        if nxt is None:
-            nxt = node[part] = {}
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"override {key}: {'.'.join(parts[: i + 1])} is not a mapping")
-        node = nxt
-    node[parts[-1]] = value
-
-
-def load_config_dict(
-    data: Any, source: str = "<config>", overrides: list[str] | tuple[str, ...] = ()
-) -> Config:
-    """Validate a config mapping (after applying overrides); errors name key and source."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the config must be a mapping of sections")
-    for ov in overrides:
-        apply_override(data, ov)
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: invalid config", _format_errors(exc)) from None
-
-
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config file, apply ``key=value`` overrides, validate strictly."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
-    return load_config_dict(data, source=str(p), overrides=overrides)
