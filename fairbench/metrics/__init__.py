@@ -1,1 +1,2 @@
-"""Error rates, thresholds, intervals and summary measures (DESIGN.md section 3)."""
+"""Error rates, thresholds, intervals, references and summary measures (the README's
+"Metric definitions": NIST FRVT/FRTE and ISO/IEC 19795)."""
