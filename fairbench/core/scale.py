@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
+
 Similarity = Literal["cosine", "euclidean"]
 KINDS: tuple[str, ...] = ("cosine", "euclidean")
 
@@ -23,3 +25,9 @@ def to_native(similarity: float, kind: str) -> float:
 def from_native(native: float, kind: str) -> float:
     """Native score -> internal similarity."""
     return float(-native) if kind == "euclidean" else float(native)
+
+
+def native_array(similarity: np.ndarray, kind: str) -> np.ndarray:
+    """:func:`to_native` for an array of scores."""
+    s = np.asarray(similarity, dtype=float)
+    return -s if kind == "euclidean" else s

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fairbench.core.codes import ImageRecord
-from fairbench.core.scale import Similarity, from_native, to_native
+from fairbench.core.scale import Similarity
 from fairbench.errors import MatcherError
 from fairbench.provenance import file_sha256
 
@@ -219,15 +219,6 @@ class Matcher(ABC):
                 return FaceResult.failed("error: non-finite embedding")
             res.embedding = emb
         return res
-
-    # --- score scales -------------------------------------------------------------------
-    def to_native(self, similarity: float) -> float:
-        """Internal similarity -> the matcher's native score (e.g. dlib distance)."""
-        return to_native(similarity, self.similarity)
-
-    def from_native(self, native: float) -> float:
-        """The matcher's native score -> internal similarity."""
-        return from_native(native, self.similarity)
 
 
 def build_matcher(name: str, params: dict[str, Any] | None = None) -> Matcher:

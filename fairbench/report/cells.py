@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: Fewer comparisons than this and a cell says "insufficient data": with no errors, the
-#: rule-of-three bound 3/n would exceed 30 %, which tells a reader nothing.
-MIN_N = 10
+from fairbench.core.settings import MIN_N  # one bar for cells and for reference groups
 
 #: Marks a rate resting on fewer than ``min_errors`` errors (the table footnote says so).
 IMPRECISE = "\u2020"
@@ -37,7 +35,7 @@ def pct(x: float, digits: int = 2) -> str:
     """A rate in percent with enough significant digits to tell small rates apart.
 
     >>> pct(0.0333333), pct(0.00031969), pct(0.0)
-    ('3.33%', '0.032%', '0%')
+    ('3.3%', '0.032%', '0%')
     """
     if x is None or math.isnan(x):
         return "n/a"
@@ -47,15 +45,6 @@ def pct(x: float, digits: int = 2) -> str:
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(p))))
     decimals = min(decimals, 6)
     return f"{p:.{decimals}f}%"
-
-
-def one_in(f: float) -> str:
-    """A target rate as words: 1e-3 -> '1 in 1,000'.
-
-    >>> one_in(1e-3), one_in(0.02)
-    ('1 in 1,000', '1 in 50')
-    """
-    return f"1 in {round(1 / f):,}"
 
 
 @dataclass(frozen=True)

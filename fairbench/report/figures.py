@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import matplotlib
-import numpy as np
 
 from fairbench.core.codes import Plan
 from fairbench.core.counts import VerificationCounts
+from fairbench.core.scale import native_array
 from fairbench.metrics.groups import make_views
 from fairbench.metrics.verification import VerificationTables
 from fairbench.report import plots
@@ -28,19 +29,13 @@ class Plot:
     png: Path
 
 
-def _native(similarity: str) -> Any:
-    """Internal similarity -> the matcher's native scale (distances are negated)."""
-    if similarity == "euclidean":
-        return lambda s: -np.asarray(s, dtype=float)
-    return lambda s: np.asarray(s, dtype=float)
-
-
 def build_plots(record: dict[str, Any], plan: Plan, counts: VerificationCounts,
                 tables: VerificationTables, out_dir: Path) -> list[Plot]:
     """DET, heatmap, score and ratio plots for every single attribute of the run."""
     out_dir.mkdir(parents=True, exist_ok=True)
     matcher = record["matcher"]
-    native = _native(str(matcher.get("similarity", "cosine")))
+    kind = str(matcher.get("similarity", "cosine"))
+    native = functools.partial(native_array, kind=kind)
     score_name = str(matcher.get("native_score") or "score") + " (native scale)"
     native_thr = [float(t["native"]) for t in record["operating_points"]
                   if t.get("supported") and t.get("native") is not None]

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fairbench.report.cells import MIN_N, RateCell, one_in, pct
+from fairbench.core.operating import one_in
+from fairbench.report.cells import MIN_N, RateCell, pct
 
 
 @dataclass(frozen=True)
