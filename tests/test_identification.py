@@ -194,3 +194,48 @@ def test_a_mate_tied_at_the_end_of_the_list_is_not_listed():
     for gal in (np.array([0, 1, 2]), np.array([1, 0, 2])):
         out = run_searches(emb, plan, gal, np.array([3]), np.array([True]), 1, "cosine")
         assert out.mate_rank[0] == 0 and out.mate_score[0] == -np.inf
+
+
+def test_1n_bootstrap_intervals_equal_explicit_resampling():
+    """Each replicate resamples people (within their group): every search of a drawn person
+    counts once per draw. FPIR and FNIR intervals and ratio intervals of the tables equal
+    percentile intervals over explicitly expanded searches."""
+    from fairbench.core.codes import first_per_subject
+    from fairbench.metrics.bootstrap import percentile_interval, subject_weights, view_rng
+
+    frame, emb = generated("cosine", n_subjects=80, seed=3)
+    R, seed = 40, 5
+    plan, sp, out, res = one_n(frame, emb, "cosine", ["grp"], nonmated_share=0.4,
+                               target_fpir=[0.3], fixed_thresholds=[0.25],
+                               bootstrap={"replicates": R, "seed": seed}, makeup=None,
+                               gallery_fractions=[1.0], reference_group={"grp": "a"})
+    grp = frame["grp"].to_numpy()[out.probe]
+    groups = sorted(set(frame["grp"]))
+    gcode = np.array([groups.index(g) for g in grp])
+    subj = plan.subject[out.probe]
+    w = subject_weights(first_per_subject(subj, gcode, plan.n_subjects), R,
+                        view_rng(seed, "grp"))
+    bg = res.tables.by_group
+    for t in [p for p in res.points if p.supported]:
+        fp = ~out.mated & (out.nonmate_score >= t.similarity)
+        hit = (out.mate_rank >= 1) & (out.mate_rank <= 1) & (out.mate_score >= t.similarity)
+        fn = out.mated & ~hit
+        d = bg[(bg.attribute == "grp") & (bg.operating_point == t.label)].set_index("group")
+        for name, err, base in (("fpir", fp, ~out.mated), ("fnir", fn, out.mated)):
+            reps = np.full((R, len(groups)), np.nan)
+            for r in range(R):
+                copies = w[r, subj].astype(int)  # each search, once per draw of its person
+                for g in range(len(groups)):
+                    sel = np.repeat(np.flatnonzero(base & (gcode == g)),
+                                    copies[base & (gcode == g)])
+                    if len(sel):
+                        reps[r, g] = err[sel].mean()
+            lo, hi = percentile_interval(reps, 0.95)
+            np.testing.assert_allclose(d[f"{name}_boot_low"].to_numpy(), lo)
+            np.testing.assert_allclose(d[f"{name}_boot_high"].to_numpy(), hi)
+            if not d[f"{name}_ratio_note"].iloc[0]:
+                ref = groups.index("a")
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    ratio = np.where(reps[:, [ref]] > 0, reps / reps[:, [ref]], np.nan)
+                rlo, rhi = percentile_interval(ratio, 0.95)
+                np.testing.assert_allclose(d[f"{name}_ratio_ci_low"].to_numpy(), rlo)
