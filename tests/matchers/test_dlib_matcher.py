@@ -147,7 +147,10 @@ def test_info(matcher: DlibMatcher) -> None:
     assert info.similarity == "euclidean"
     assert info.native_direction == "lower_is_more_alike"
     assert info.providers in (["cpu"], ["cuda"])
-    assert matcher.to_native(matcher.from_native(0.6)) == pytest.approx(0.6)
+    from fairbench.core.scale import from_native, to_native
+
+    k = matcher.similarity
+    assert to_native(from_native(0.6, k), k) == pytest.approx(0.6) and k == "euclidean"
     assert matcher.fingerprint() != DlibMatcher(padding=0.3).fingerprint()
 
 
