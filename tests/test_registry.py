@@ -110,7 +110,7 @@ def test_a_raising_image_is_isolated_and_recorded():
             return super().embed_batch(images)
 
     m = Flaky()
-    imgs = [np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 200, np.uint8)]
+    imgs = [np.full((4, 4, 3), 10, np.uint8), np.full((4, 4, 3), 200, np.uint8)]
     out = m.safe_embed_batch(imgs)
     assert out[0].acquired
     assert not out[1].acquired and "model exploded" in out[1].failure_reason

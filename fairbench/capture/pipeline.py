@@ -24,6 +24,7 @@ from fairbench.core.settings import Settings
 from fairbench.errors import ConfigError
 from fairbench.kernels.prep import prepare, score_pairs
 from fairbench.matchers.base import FaceResult, Matcher, decode_image, read_bytes
+from fairbench.matchers.images import MAX_PIXELS
 from fairbench.matchers.yunet import YuNetDetector, pick_face
 from fairbench.metrics import capture as cm
 from fairbench.metrics.groups import ALL, JOIN, attribute_sets
@@ -82,7 +83,7 @@ def sharpness(image: np.ndarray, box: tuple[float, float, float, float]) -> floa
 def run_capture(
     cfg: CaptureConfig, frame: pd.DataFrame, paths: list[Path | None], matcher: Matcher,
     clean_embeddings: np.ndarray, similarity: str, threshold: float, attributes: list[str],
-    s: Settings | None = None, progress: bool = True,
+    s: Settings | None = None, progress: bool = True, max_pixels: int = MAX_PIXELS,
 ) -> CaptureResult:
     """Measure capture, liveness and transactions; ``threshold`` is internal similarity."""
     det = YuNetDetector(Path(cfg.detector_model))
@@ -98,7 +99,7 @@ def run_capture(
     dim = clean_embeddings.shape[1]
     for k in tqdm(range(n), desc="capture", unit="img", disable=not progress):
         data = read_bytes(paths[k])
-        img = decode_image(data) if data is not None else None
+        img = decode_image(data, max_pixels) if data is not None else None
         face = pick_face(det.detect(img)) if img is not None else None
         ita = skin.measure_ita(img, face.landmarks) if img is not None and face else np.nan
         img_rows.append({"skin_tone_ita": ita, "yunet_score": face.score if face else np.nan})
@@ -247,7 +248,8 @@ def capture_stage(config: Any, ds: Any, matcher: Matcher, embeddings: np.ndarray
     paths = [r.path for r in ds.manifest.records()]
     attrs = [JOIN.join(a) for a in attribute_sets(ds.attributes, config.dataset.intersections)]
     res = run_capture(cfg, ds.manifest.frame.copy(), paths, matcher, embeddings, similarity,
-                      float(thr.similarity), attrs, config.settings(), progress)
+                      float(thr.similarity), attrs, config.settings(), progress,
+                      config.dataset.max_image_pixels)
     res.summary["operating_point"] = thr.to_dict()
     sources = {**label_sources, **res.label_sources, ALL: ""}
     for t in res.tables.values():

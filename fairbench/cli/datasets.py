@@ -16,13 +16,19 @@ def validate_cli(
     root: Annotated[Path | None, typer.Option(help="Data root (default: the manifest's folder).")
                     ] = None,
     attribute: Annotated[list[str] | None, typer.Option(
-        "--attribute", "-a", help="Attribute column that must be present.")] = None,
+        "--attribute", "-a", help="Attribute column that must be present (and agree across "
+                                  "one person's images).")] = None,
+    per_image: Annotated[list[str] | None, typer.Option(
+        "--per-image", help="An attribute that may differ between one person's images.")
+                         ] = None,
 ) -> None:
     """Check a manifest without running anything: exit 0 when clean, 2 with every problem."""
-    from fairbench.data.manifest import check_manifest, read_manifest
+    from fairbench.data.checks import check_manifest
+    from fairbench.data.manifest import read_manifest
 
     m = read_manifest(manifest, root)
-    check_manifest(m, attribute or [])
+    check_manifest(m, attribute or [], subject_level=[a for a in attribute or []
+                                                      if a not in (per_image or [])])
     typer.echo(f"{manifest}: OK ({len(m)} images, {m.frame['subject_id'].nunique()} subjects)")
 
 

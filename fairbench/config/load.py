@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from fairbench.config.model import Config
 from fairbench.errors import ConfigError
+from fairbench.safeyaml import load_yaml, read_yaml_file
 
 
 def _format_errors(exc: ValidationError) -> list[str]:
@@ -28,10 +28,9 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     if not sep or not key.strip():
         raise ConfigError(f"override {override!r} is not of the form key.path=value")
     parts = key.strip().split(".")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {key}: value {raw!r} is not valid YAML ({exc})") from None
+    if any(not p for p in parts):
+        raise ConfigError(f"override {override!r}: empty key part in {key.strip()!r}")
+    value = load_yaml(raw, f"override {key}", ConfigError) if raw.strip() else ""
     node = data
     for i, part in enumerate(parts[:-1]):
         nxt = node.get(part)
@@ -61,13 +60,5 @@ def load_config_dict(
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config file, apply ``key=value`` overrides, validate strictly."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
-    return load_config_dict(data, source=str(p), overrides=overrides)
+    data = read_yaml_file(path, "config", ConfigError)
+    return load_config_dict(data, source=str(Path(path)), overrides=overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,21 @@ def _target_rates(v: list[float], name: str) -> list[float]:
     if bad:
         raise ValueError(f"target {name}s must lie strictly between 0 and 1, got {bad}")
     return sorted(set(v), reverse=True)
+
+
+def _finite(v: list[float], name: str) -> list[float]:
+    """Fixed thresholds must be real numbers (NaN or infinity would match all or nothing)."""
+    bad = [x for x in v if not math.isfinite(x)]
+    if bad:
+        raise ValueError(f"{name} must be finite numbers, got {bad}")
+    return v
+
+
+def _unique(v: list[str], name: str) -> list[str]:
+    dup = sorted({x for x in v if v.count(x) > 1})
+    if dup:
+        raise ValueError(f"{name} lists {', '.join(map(repr, dup))} more than once")
+    return v
 
 
 class _Strict(BaseModel):
@@ -54,6 +70,9 @@ class DatasetConfig(_Strict):
     attributes: list[str] = Field(default_factory=list)
     intersections: bool = True
     age_bands: list[float] = Field(default_factory=lambda: list(DEFAULT_AGE_BANDS))
+    #: attributes that may differ between one person's images (others must agree)
+    per_image: list[str] = Field(default_factory=list)
+    max_image_pixels: int = Field(50_000_000, ge=1)  # larger images: failure image_too_large
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
@@ -68,9 +87,18 @@ class DatasetConfig(_Strict):
     @field_validator("age_bands")
     @classmethod
     def _increasing(cls, v: list[float]) -> list[float]:
-        if not v or any(b <= a for a, b in zip(v, v[1:])):
-            raise ValueError("age_bands must be a non-empty, strictly increasing list of edges")
+        if not v or any(b <= a for a, b in zip(v, v[1:])) or not all(map(math.isfinite, v)):
+            raise ValueError("age_bands must be a non-empty, strictly increasing list of "
+                             "finite edges")
         return v
+
+    @field_validator("attributes")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if any(not a or "|" in a for a in v):
+            raise ValueError("attribute names must be non-empty and may not contain '|' (it "
+                             "joins intersections)")
+        return _unique(v, "dataset.attributes")
 
 
 class MatcherConfig(_Strict):
@@ -82,8 +110,8 @@ class MatcherConfig(_Strict):
 
 
 class BootstrapConfig(_Strict):
-    replicates: int = Field(1000, ge=0)
-    seed: int = 0
+    replicates: int = Field(1000, ge=0, le=100_000)
+    seed: int = Field(0, ge=0)
 
 
 class VerificationConfig(_Strict):
@@ -97,13 +125,25 @@ class VerificationConfig(_Strict):
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     alpha: float = Field(0.5, ge=0, le=1)  # FMR weight in FDR and GARBE
     histogram_bins: int = Field(4096, ge=64, le=1 << 20)
-    block_size: int = Field(1024, ge=16)
+    block_size: int = Field(1024, ge=16, le=16384)  # tile side; memory grows as its square
     storage: Literal["float32", "float16"] = "float32"  # float16 halves template memory
 
     @field_validator("target_fmr")
     @classmethod
     def _rates(cls, v: list[float]) -> list[float]:
         return _target_rates(v, "FMR")
+
+    @field_validator("fixed_thresholds")
+    @classmethod
+    def _fixed(cls, v: list[float]) -> list[float]:
+        return _finite(v, "fixed_thresholds")
+
+    @model_validator(mode="after")
+    def _some_point(self) -> VerificationConfig:
+        if not self.target_fmr and not self.fixed_thresholds:
+            raise ValueError("give at least one operating point: verification.target_fmr or "
+                             "verification.fixed_thresholds")
+        return self
 
 
 class GalleryConfig(_Strict):
@@ -126,7 +166,7 @@ class IdentificationConfig(_Strict):
     seed: int = 0
     nonmated_share: float = Field(0.2, gt=0, lt=1)
     rank: int = Field(1, ge=1)
-    candidates: int = Field(20, ge=1)
+    candidates: int = Field(20, ge=1, le=10_000)
     target_fpir: list[float] = Field(default_factory=lambda: [1e-1, 1e-2])
     reference_group: dict[str, str] = Field(default_factory=dict)
     reference_fpir: float = Field(0.002, gt=0, lt=1)
@@ -143,6 +183,11 @@ class IdentificationConfig(_Strict):
     @classmethod
     def _rates(cls, v: list[float]) -> list[float]:
         return _target_rates(v, "FPIR")
+
+    @field_validator("fixed_thresholds")
+    @classmethod
+    def _fixed(cls, v: list[float]) -> list[float]:
+        return _finite(v, "fixed_thresholds")
 
     @model_validator(mode="after")
     def _rank_listed(self) -> IdentificationConfig:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fairbench.data.paths import card_path
 from fairbench.errors import DataError
+from fairbench.safeyaml import read_yaml_file
 
 LabelSource = Literal["self-reported", "annotated", "derived"]
 
@@ -27,6 +27,13 @@ class AttributeSpec(_Strict):
     label_source: LabelSource
     #: Spellings of "no value" beyond the common vocabulary (fairbench.core.missing)
     missing: list[str] = Field(default_factory=list)
+    #: Whether the value belongs to the person (the same on all their images) or to each
+    #: image; default: subject for categorical attributes, image for numeric ones (ages).
+    per: Literal["subject", "image"] | None = None
+
+    @property
+    def level(self) -> str:
+        return self.per or ("image" if self.kind == "numeric" else "subject")
 
 
 class Download(_Strict):
@@ -70,13 +77,9 @@ def load_card(name_or_path: str | Path) -> DatasetCard:
     p = Path(name_or_path)
     if p.suffix not in (".yaml", ".yml"):
         p = card_path(str(name_or_path))
+    data = read_yaml_file(p, "dataset card", DataError)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
         return DatasetCard.model_validate(data)
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read dataset card ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise DataError(f"{p}: dataset card is not valid YAML ({exc})") from None
     except ValidationError as exc:
         problems = [f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise DataError(f"{p}: invalid dataset card", problems) from None

@@ -13,8 +13,9 @@ from fairbench.config import DatasetConfig
 from fairbench.core.bands import bands_of
 from fairbench.core.missing import as_labels
 from fairbench.data.card import DatasetCard, load_card
+from fairbench.data.checks import check_manifest
 from fairbench.data.london import london_manifest
-from fairbench.data.manifest import Manifest, check_manifest, read_manifest
+from fairbench.data.manifest import Manifest, read_manifest
 from fairbench.data.paths import card_path, dataset_candidates, find_dataset
 from fairbench.data.simulate import simulate
 from fairbench.errors import DataError
@@ -109,6 +110,9 @@ def load_dataset(cfg: DatasetConfig, require_files: bool = True) -> Dataset:
             for a in cfg.attributes]
     vocab = {a: s.vocabulary for a, s in card.attributes.items()} if card else {}
     missing = {a: s.missing for a, s in card.attributes.items()} if card else {}
-    check_manifest(manifest, base, vocab, require_files=require_files, missing=missing)
+    per_image = set(cfg.per_image) | {a for a, s in (card.attributes.items() if card else ())
+                                      if s.level == "image"} | set(DERIVED.values())
+    check_manifest(manifest, base, vocabularies=vocab, require_files=require_files,
+                   missing=missing, subject_level=[a for a in base if a not in per_image])
     sources, banded = derive_attributes(manifest.frame, cfg.attributes, cfg.age_bands, card)
     return Dataset(name, manifest, card, list(cfg.attributes), sources, banded, path)

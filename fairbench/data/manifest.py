@@ -7,16 +7,15 @@ once, naming the file and the row.
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import os
-from collections.abc import Mapping, Sequence
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from fairbench.core.codes import ImageRecord
-from fairbench.core.missing import is_missing, missing_set
 from fairbench.errors import DataError
 
 REQUIRED = ("image_id", "subject_id")  # plus "path" when the matcher reads images
@@ -56,19 +55,70 @@ class Manifest:
         return hashlib.sha256(blob).hexdigest()
 
 
+def _csv_structure(path: Path) -> list[str]:
+    """Problems a CSV parser would hide: duplicate column names, rows with the wrong number
+    of fields, text that is not UTF-8."""
+    try:
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        return [f"{path}: not UTF-8 text (byte {exc.start}); save the manifest as UTF-8"]
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if header is None:
+        return [f"{path}: empty file (no header line)"]
+    problems = [f"{path}: column {c!r} appears {header.count(c)} times in the header"
+                for c in sorted({c for c in header if header.count(c) > 1})]
+    for k, row in enumerate(rows, start=2):
+        if row and len(row) != len(header):
+            problems.append(f"{path} row {k}: {len(row)} fields, the header has {len(header)}")
+    return problems
+
+
+def _parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise DataError(f"{path}: column(s) {', '.join(map(repr, dup))} appear more than once")
+    df = pq.read_table(path).to_pandas()
+    nested = [c for c in df.columns if df[c].map(lambda v: isinstance(v, (list, dict))).any()
+              or df[c].dtype == object and df[c].map(
+                  lambda v: hasattr(v, "__len__") and not isinstance(v, (str, bytes))).any()]
+    if nested:
+        raise DataError(f"{path}: column(s) {', '.join(map(repr, nested))} hold lists or "
+                        "arrays, not one value per image")
+    df = df.astype(object)
+    return df.where(df.notna(), "").astype(str)
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet table with every column as text."""
+    """Read a CSV or Parquet table with every column as text; structural problems (no rows,
+    duplicate columns, ragged rows, not UTF-8) are errors naming the file and row."""
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(path).astype(object)
-            return df.where(df.notna(), "").astype(str)
-        return pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8"
-        )
+            df = _parquet(path)
+        else:
+            problems = _csv_structure(path)
+            if problems:
+                raise DataError(f"{path}: cannot read manifest", problems[:50] + (
+                    [f"... and {len(problems) - 50} more"] if len(problems) > 50 else []))
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
+                             encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: manifest not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a manifest") from None
+    except DataError:
+        raise
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: cannot read manifest ({exc})") from None
+    except Exception as exc:  # pyarrow's own errors: a file that is not Parquet
+        raise DataError(f"{path}: cannot read manifest ({type(exc).__name__}: {exc})") \
+            from None
+    if df.empty:
+        raise DataError(f"{path}: the manifest has no rows")
+    return df
 
 
 def read_manifest(path: str | Path, root: str | Path | None = None) -> Manifest:
@@ -90,78 +140,3 @@ def read_manifest(path: str | Path, root: str | Path | None = None) -> Manifest:
     for c in df.columns:
         df[c] = df[c].astype(str).str.strip()
     return Manifest(df, Path(root) if root is not None else p.parent, str(p))
-
-
-def _escapes(root: Path, rel: str) -> bool:
-    base = os.path.normpath(os.path.abspath(root))
-    target = os.path.normpath(os.path.join(base, rel))
-    return os.path.commonpath([base, target]) != base
-
-
-def find_problems(
-    m: Manifest,
-    attributes: Sequence[str] = (),
-    vocabularies: Mapping[str, Sequence[str] | None] | None = None,
-    require_files: bool = True,
-    missing: Mapping[str, Sequence[str]] | None = None,
-) -> list[str]:
-    """Every problem in a manifest, one line each, naming the row (1 = header line).
-
-    A value in an attribute's ``missing`` list (a card's) or in the common vocabulary of
-    :mod:`fairbench.core.missing` is never a vocabulary problem: it means unknown.
-    """
-    f = m.frame
-    src = m.source
-    problems: list[str] = []
-    for a in attributes:
-        if a not in f.columns:
-            problems.append(f"{src}: attribute column {a!r} not in the manifest")
-    ids = f["image_id"].tolist()
-    seen: dict[str, int] = {}
-    for k, (iid, path, sid) in enumerate(zip(ids, f["path"], f["subject_id"])):
-        row = f"{src} row {k + 2}"
-        if not iid:
-            problems.append(f"{row}: empty image_id")
-        elif iid in seen:
-            problems.append(f"{row}: duplicate image_id {iid!r} (first at row {seen[iid] + 2})")
-        else:
-            seen[iid] = k
-        if is_missing(sid):
-            problems.append(f"{row} ({iid}): empty subject_id")
-        if not require_files:
-            continue
-        if not path:
-            problems.append(f"{row} ({iid}): empty path")
-            continue
-        if m.root is not None and _escapes(m.root, path):
-            problems.append(f"{row} ({iid}): path {path!r} escapes the data root {m.root}")
-            continue
-        resolved = m.resolve(path)
-        if resolved is None or not resolved.is_file():
-            problems.append(f"{row} ({iid}): file not found: {resolved}")
-    for a, vocab in (vocabularies or {}).items():
-        if vocab is None or a not in f.columns:
-            continue
-        gaps = missing_set((missing or {}).get(a, ()))
-        allowed = set(vocab)
-        for k, v in enumerate(f[a]):
-            if v not in allowed and str(v).strip().lower() not in gaps:
-                problems.append(
-                    f"{src} row {k + 2} ({ids[k]}): {a}={v!r} is not in the vocabulary "
-                    f"({', '.join(vocab)})"
-                )
-    return problems
-
-
-def check_manifest(
-    m: Manifest,
-    attributes: Sequence[str] = (),
-    vocabularies: Mapping[str, Sequence[str] | None] | None = None,
-    require_files: bool = True,
-    missing: Mapping[str, Sequence[str]] | None = None,
-) -> None:
-    """Raise one :class:`DataError` listing every problem, or return quietly."""
-    problems = find_problems(m, attributes, vocabularies, require_files, missing)
-    if problems:
-        n = len(problems)
-        raise DataError(f"{m.source}: {n} problem{'s' if n > 1 else ''} in the manifest", problems)

@@ -12,6 +12,7 @@ bin approximation.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,15 +43,24 @@ def count_verification(
     storage: str = "float32",
     threads: int | None = None,
     max_kept: int = 50_000_000,
+    max_hist_bytes: int = 2 << 30,
 ) -> tuple[VerificationCounts, np.ndarray]:
     """Stream every pair once (twice only if the sampled floor was too high); see module doc.
 
     Returns the counts (genuine scores aligned with ``plan.mated_i/j``) and each image's
     failed flag as the kernel saw it (non-finite, or a zero norm for cosine).
     """
-    inp = prepare_stream(embeddings, kind, plan.subject, plan.stratum, storage)
     S = plan.n_strata
     P = n_pair_slots(S)
+    workers = max(1, threads or os.cpu_count() or 1)
+    need = P * bins * 8 * (workers + 1)  # one histogram per worker thread, plus the sum
+    if need > max_hist_bytes:
+        raise FairbenchError(
+            f"the score histograms would need {need / 2**30:.1f} GiB ({S:,} attribute "
+            f"combinations, so {P:,} pairs of them, x {bins:,} bins x {workers} threads); "
+            "use fewer attributes, fewer histogram_bins, or intersections: false")
+    block = max(1, min(block, plan.n_images))  # no tile larger than the data
+    inp = prepare_stream(embeddings, kind, plan.subject, plan.stratum, storage)
     binning = binning_for(inp, bins)
     pidx = pair_index(*np.meshgrid(np.arange(S), np.arange(S), indexing="ij"), S)
     floor_bin = _estimated_floor(inp, plan, binning, fixed_thresholds, target_fmr)

@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from fairbench.core.codes import ImageRecord
 from fairbench.core.scale import Similarity
 from fairbench.errors import MatcherError
+from fairbench.matchers.images import MAX_PIXELS, UNREADABLE, decode
 from fairbench.provenance import file_sha256
 
 #: Failure reasons a matcher may record for an image (free text after ``error:``).
-UNREADABLE = "unreadable_image"
 NO_FACE = "no_face"
 MISSING_EMBEDDING = "missing_embedding"
+INVALID_EMBEDDING = "invalid_embedding"
 
 
 class StrictParams(BaseModel):
@@ -103,17 +104,10 @@ def read_bytes(path: Path | None) -> bytes | None:
         return None
 
 
-def decode_image(data: bytes) -> np.ndarray | None:
-    """Decode image bytes to an RGB uint8 array, or None when they are not an image."""
-    import cv2
-
-    arr = np.frombuffer(data, dtype=np.uint8)
-    if arr.size == 0:
-        return None
-    bgr = cv2.imdecode(arr, cv2.IMREAD_COLOR)
-    if bgr is None or bgr.size == 0:
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray | None:
+    """Decode image bytes to an RGB uint8 array, or None when they are not an image (or
+    larger than ``max_pixels``)."""
+    return decode(data, max_pixels).image
 
 
 class Matcher(ABC):
@@ -171,20 +165,36 @@ class Matcher(ABC):
         """Read and embed the images of ``records``; unreadable ones become failures."""
         return self.embed_bytes([read_bytes(r.path) for r in records])
 
-    def embed_bytes(self, blobs: Sequence[bytes | None]) -> list[FaceResult]:
-        """Decode and embed encoded images; undecodable ones become recorded failures."""
+    def embed_bytes(self, blobs: Sequence[bytes | None], max_pixels: int = MAX_PIXELS
+                    ) -> list[FaceResult]:
+        """Decode (one at a time, each within ``max_pixels``) and embed encoded images;
+        undecodable or too large ones become recorded failures. Decoded images are handed
+        to :meth:`embed_batch` in groups of at most ``max_pixels`` pixels in all, so memory
+        stays bounded whatever the batch size."""
         results: list[FaceResult | None] = [None] * len(blobs)
         images: list[np.ndarray] = []
         where: list[int] = []
+        pixels = 0
+
+        def flush() -> None:
+            nonlocal pixels
+            for k, res in zip(where, self.safe_embed_batch(images)):
+                results[k] = res
+            images.clear()
+            where.clear()
+            pixels = 0
+
         for k, data in enumerate(blobs):
-            img = decode_image(data) if data is not None else None
-            if img is None:
-                results[k] = FaceResult.failed(UNREADABLE)
-            else:
-                images.append(img)
-                where.append(k)
-        for k, res in zip(where, self.safe_embed_batch(images)):
-            results[k] = res
+            d = decode(data, max_pixels)
+            if d.image is None:
+                results[k] = FaceResult.failed(d.failure or UNREADABLE)
+                continue
+            if images and pixels + d.image.shape[0] * d.image.shape[1] > max_pixels:
+                flush()
+            images.append(d.image)
+            where.append(k)
+            pixels += d.image.shape[0] * d.image.shape[1]
+        flush()
         return [r if r is not None else FaceResult.failed("error: no result") for r in results]
 
     def safe_embed_batch(self, images: Sequence[np.ndarray]) -> list[FaceResult]:
@@ -197,27 +207,45 @@ class Matcher(ABC):
                 raise RuntimeError(f"embed_batch returned {len(out)} results for {len(images)}")
         except MatcherError:
             raise
-        except Exception:
-            if len(images) == 1:
-                raise
+        except Exception:  # isolate the image that raised; each becomes its own outcome
             return [self._embed_one(img) for img in images]
-        return [self._check(r) for r in out]
+        return [self.checked(r) for r in out]
 
     def _embed_one(self, img: np.ndarray) -> FaceResult:
         try:
-            return self._check(self.embed_batch([img])[0])
+            return self.checked(self.embed_batch([img])[0])
         except MatcherError:
             raise
         except Exception as exc:  # recorded as this image's outcome, never a crash
             return FaceResult.failed(f"error: {type(exc).__name__}: {exc}")
 
-    @staticmethod
-    def _check(res: FaceResult) -> FaceResult:
-        if res.embedding is not None:
-            emb = np.asarray(res.embedding, dtype=np.float32).reshape(-1)
-            if not np.all(np.isfinite(emb)):
-                return FaceResult.failed("error: non-finite embedding")
-            res.embedding = emb
+    def checked(self, res: FaceResult) -> FaceResult:
+        """A result whose embedding can be scored, or a recorded ``invalid_embedding``:
+        real finite numbers (no complex, no overflow in float32), at least one value, and
+        for cosine a non-zero vector (cosine of a zero vector is undefined)."""
+        if res.embedding is None:
+            return res
+        raw = np.asarray(res.embedding)
+        why = None
+        if raw.dtype.kind not in "fiu":
+            why = f"not real numbers (dtype {raw.dtype})"
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                emb = raw.astype(np.float32).reshape(-1)
+                sq = np.float32(np.dot(emb, emb)) if emb.size else np.float32(0)
+            if emb.size == 0:
+                why = "empty"
+            elif not np.all(np.isfinite(emb)):
+                why = "non-finite values (or values beyond float32)"
+            elif not np.isfinite(sq):
+                why = "its squared norm overflows float32"
+            elif self.similarity == "cosine" and not np.any(emb):
+                why = "all zero (cosine similarity is undefined)"
+        if why is not None:
+            return FaceResult.failed(f"{INVALID_EMBEDDING}: {why}", detector_score=
+                                     res.detector_score, face_box=res.face_box,
+                                     n_faces=res.n_faces)
+        res.embedding = emb
         return res
 
 

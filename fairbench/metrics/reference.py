@@ -9,14 +9,15 @@ that chose it is stated under every table.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from fairbench.core.settings import MIN_N
 from fairbench.errors import ConfigError
-from fairbench.metrics.groups import View
+from fairbench.metrics.groups import JOIN, View, joined
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,30 @@ class Reference:
 
 def unknown_group(view: View, wanted: str, key: str) -> ConfigError:
     """The error for a configured group the data lacks, with did-you-mean."""
-    close = difflib.get_close_matches(wanted, view.groups, n=3, cutoff=0.5)
+    return _missing(view.name, wanted, view.groups, key)
+
+
+def _missing(name: str, wanted: str, have: Sequence[str], key: str) -> ConfigError:
+    close = difflib.get_close_matches(wanted, list(have), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ConfigError(f"{key}: {view.name}={wanted!r} is not a group of this data.{hint}",
-                       [f"groups of {view.name}: {', '.join(view.groups)}"])
+    return ConfigError(f"{key}: {name}={wanted!r} is not a group of this data.{hint}",
+                       [f"groups of {name}: {', '.join(have)}"])
+
+
+def check_configured(configured: Mapping[str, str], frame: pd.DataFrame,
+                     attributes: Sequence[str], key: str) -> None:
+    """Refuse, before any work, a configured reference group the data does not have: an
+    unknown breakdown or group, each with did-you-mean."""
+    for name, wanted in configured.items():
+        parts = name.split(JOIN)
+        if any(p not in attributes for p in parts):
+            close = difflib.get_close_matches(name, list(attributes), n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ConfigError(f"{key}: {name!r} is not one of the run's attributes "
+                              f"({', '.join(attributes)}) or their intersections.{hint}")
+        have = sorted(set(joined(frame, parts)))
+        if wanted not in have:
+            raise _missing(name, wanted, have, f"{key}.{name}")
 
 
 def choose_reference(view: View, configured: str | None, n_subjects: np.ndarray,

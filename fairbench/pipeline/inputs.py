@@ -19,6 +19,7 @@ from fairbench.data.load import Dataset, load_dataset, simulated_dataset
 from fairbench.data.paths import cache_root
 from fairbench.matchers.base import Matcher, MatcherInfo, build_matcher
 from fairbench.matchers.precomputed import InMemoryMatcher
+from fairbench.metrics.reference import check_configured
 from fairbench.templates import TemplateCache, Templates, extract_templates
 
 
@@ -70,6 +71,8 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
         source = source or "config"
     if dataset is None:
         dataset = load_dataset(config.dataset, require_files=matcher.needs_images)
+    check_configured(config.settings().reference_group, dataset.manifest.frame,
+                     dataset.attributes, f"{config.mode}.reference_group")
     source = source or "object passed to fairbench.run"
     info = matcher.info()
     if config.matcher.name != info.name or source != "config":
@@ -81,9 +84,10 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
     cache = None
     if config.cache.enabled and matcher.needs_images:
         cache = TemplateCache(config.cache.dir or cache_root() / "templates",
-                              matcher.fingerprint())
+                              matcher.fingerprint(), info.embedding_size)
     tpl = extract_templates(matcher, dataset.manifest.records(), cache,
-                            config.matcher.batch_size, progress)
+                            config.matcher.batch_size, progress,
+                            config.dataset.max_image_pixels)
     timings["templates"] = time.perf_counter() - t1
     return Inputs(config, dataset, matcher, info, tpl, created, source, timings, t0)
 

@@ -32,10 +32,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fairbench.errors import FairbenchError
+from fairbench.safeyaml import read_yaml_file
 
 Rate = Literal["fmr", "fnmr", "fta", "bpcer", "apcer", "fpir", "fnir"]
 
@@ -191,16 +191,10 @@ def load_claims(path: str | Path) -> ClaimsFile:
     p = Path(path)
     if not p.exists() and (SHIPPED / f"{p.name}.yaml").is_file() and p.suffix == "":
         p = SHIPPED / f"{p.name}.yaml"
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not p.exists():
         raise ClaimsError(f"{p}: claims file not found (shipped examples, usable by name: "
-                          f"{', '.join(shipped_claims())})") from None
-    except UnicodeDecodeError:
-        raise ClaimsError(f"{p}: not UTF-8 text; claims files must be UTF-8") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ClaimsError(f"{p}: cannot read claims file ({exc})") from None
-    return parse_claims(data, str(p))
+                          f"{', '.join(shipped_claims())})")
+    return parse_claims(read_yaml_file(p, "claims file", ClaimsError), str(p))
 
 
 def as_claims(claims: str | Path | Any) -> ClaimsFile:

@@ -9,8 +9,9 @@ import pytest
 from fairbench.config import DatasetConfig
 from fairbench.core.missing import UNKNOWN, as_labels, is_missing
 from fairbench.data.card import load_card
+from fairbench.data.checks import find_problems
 from fairbench.data.load import load_dataset
-from fairbench.data.manifest import find_problems, read_manifest
+from fairbench.data.manifest import read_manifest
 from fairbench.data.paths import SHIPPED_CARDS, card_names, card_path
 from fairbench.errors import DataError
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from fairbench.core.bands import band_labels, bands_of
-from fairbench.data.manifest import check_manifest, find_problems, read_manifest
+from fairbench.data.checks import check_manifest, find_problems
+from fairbench.data.manifest import read_manifest
 from fairbench.errors import DataError
 
 
@@ -30,7 +31,7 @@ def test_clean_manifest_passes(tmp_path):
         {"image_id": "b", "path": "img/b.jpg", "subject_id": "1", "eth": "y"},
     ])
     m = read_manifest(p)
-    check_manifest(m, ["eth"], {"eth": ["x", "y"]})
+    check_manifest(m, ["eth"], vocabularies={"eth": ["x", "y"]})
     assert [r.image_id for r in m.records()] == ["a", "b"]
     assert m.records()[0].path == tmp_path / "img/a.jpg"
 
@@ -61,7 +62,7 @@ def test_every_problem_is_listed_with_its_row(tmp_path):
     assert "row 8 (g): empty subject_id" in text
     assert len(probs) == 7
     with pytest.raises(DataError) as e:
-        check_manifest(m, ["eth", "sex"], {"eth": ["x"]})
+        check_manifest(m, ["eth", "sex"], vocabularies={"eth": ["x"]})
     assert str(p) in e.value.headline and "7 problems" in e.value.headline
 
 
