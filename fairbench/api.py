@@ -78,6 +78,9 @@ def run(config: str | Path | Mapping[str, Any] | Config, output_dir: str | Path 
     config's matcher with an object (run.json then records that object, not the config).
     """
     cfg = as_config(config, overrides)
+    from fairbench.results.folder import check_writable
+
+    check_writable(Path(output_dir))
     parts, t0 = _compute(cfg, progress, matcher=matcher)
     return _finish(parts, output_dir, t0)
 
@@ -110,9 +113,13 @@ def evaluate(
     df = frame.reset_index(drop=True).copy()
     problems = [f"frame lacks column {c!r}" for c in ("image_id", "subject_id")
                 if c not in df.columns]
-    if emb.ndim != 2 or emb.shape[0] != len(df):
+    if emb.ndim != 2 or emb.shape[0] != len(df) or emb.shape[1] == 0:
         problems.append(f"embeddings have shape {emb.shape}; expected ({len(df)}, d), one row "
-                        "per frame row")
+                        "per frame row, d >= 1")
+    if emb.dtype.kind not in "fiu":
+        problems.append(f"embeddings are not real numbers (dtype {emb.dtype})")
+    if len(df) == 0:
+        problems.append("the frame has no rows")
     if problems:
         raise DataError("fairbench.evaluate: bad input", problems)
     for c in ("image_id", "subject_id"):
@@ -133,6 +140,10 @@ def evaluate(
                          "reference_group": dict(reference_group or {}),
                          "bootstrap": {"replicates": bootstrap, "seed": seed}},
         "cache": {"enabled": False}}, source="fairbench.evaluate")
+    if output_dir is not None:
+        from fairbench.results.folder import check_writable
+
+        check_writable(Path(output_dir))
     missing = [a for a in attrs if a not in df.columns and a != "age_band"]
     if missing:
         raise DataError(f"fairbench.evaluate: frame lacks attribute column(s) {missing}")

@@ -80,16 +80,26 @@ def sharpness(image: np.ndarray, box: tuple[float, float, float, float]) -> floa
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
+def preflight(cfg: CaptureConfig) -> tuple[YuNetDetector, PadPlugin | None]:
+    """The capture stage's models, checked and loaded now (a run stops before any image
+    when one is missing, changed or broken)."""
+    det = YuNetDetector(Path(cfg.detector_model), expected_sha256=cfg.detector_sha256,
+                        key="capture.detector_model")
+    det.load()
+    pad: PadPlugin | None = None
+    if cfg.liveness is not None:
+        pad = build_pad(cfg.liveness.name, cfg.liveness.params)
+        pad.info()  # loads the model
+    return det, pad
+
+
 def run_capture(
     cfg: CaptureConfig, frame: pd.DataFrame, paths: list[Path | None], matcher: Matcher,
     clean_embeddings: np.ndarray, similarity: str, threshold: float, attributes: list[str],
     s: Settings | None = None, progress: bool = True, max_pixels: int = MAX_PIXELS,
 ) -> CaptureResult:
     """Measure capture, liveness and transactions; ``threshold`` is internal similarity."""
-    det = YuNetDetector(Path(cfg.detector_model))
-    pad: PadPlugin | None = None
-    if cfg.liveness is not None:
-        pad = build_pad(cfg.liveness.name, cfg.liveness.params)
+    det, pad = preflight(cfg)
     conds = ["clean", *[c for c in cfg.conditions if c != "clean"]]
     for c in conds:
         stress.apply(c, np.zeros((8, 8, 3), np.uint8))  # unknown names fail before work

@@ -234,6 +234,7 @@ class CaptureConfig(_Strict):
     conditions: list[str] = Field(default_factory=lambda: ["clean"])
     seed: int = 0
     detector_model: Path  # YuNet, for face boxes and landmarks (skin patches, PAD crops)
+    detector_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     acquisition: AcquisitionConfig = Field(default_factory=AcquisitionConfig)
     skin_tone: SkinToneConfig | None = Field(default_factory=SkinToneConfig)
     liveness: LivenessConfig | None = None

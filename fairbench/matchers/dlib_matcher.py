@@ -49,6 +49,8 @@ class DlibParams(StrictParams):
     """Override of the packaged shape_predictor_5_face_landmarks.dat."""
     recognition_model: Path | None = None
     """Override of the packaged dlib_face_recognition_resnet_model_v1.dat."""
+    sha256: dict[str, str] | None = None
+    """Pinned sha256 per weight file name; a file that differs is refused."""
 
 
 class DlibMatcher(Matcher):
@@ -102,6 +104,12 @@ class DlibMatcher(Matcher):
             import dlib
 
             lm, rec = self._weight_paths()
+            for p in (lm, rec):
+                want = (self.params.sha256 or {}).get(p.name)
+                if want is not None and (got := sha256_file(p)) != want.lower():
+                    raise MatcherError(f"matcher.params.sha256: {p} has sha256 {got}, but the "
+                                       f"config pins {want.lower()}; refusing to run on a "
+                                       "different file")
             try:
                 self._models = (
                     dlib.get_frontal_face_detector(),
@@ -173,6 +181,7 @@ class DlibMatcher(Matcher):
         """Provenance and score semantics; weight checksums are computed once."""
         import dlib
 
+        self._load()  # a missing, changed or broken weight file stops the run here
         if self._sha is None:
             self._sha = {p.name: sha256_file(p) for p in self._weight_paths()}
         p = self.params

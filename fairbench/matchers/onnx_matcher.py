@@ -41,6 +41,7 @@ class DetectorSpec(StrictParams):
 
     name: Literal["yunet"] = "yunet"
     model: Path
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     score_threshold: float = Field(default=0.7, gt=0.0, le=1.0)
     nms_threshold: float = Field(default=0.3, gt=0.0, le=1.0)
     top_k: PositiveInt = 5000
@@ -73,6 +74,8 @@ class OnnxMatcher(Matcher):
             p.detector.nms_threshold,
             p.detector.top_k,
             p.detector.max_side,
+            p.detector.sha256,
+            "matcher.params.detector.model",
         )
         self._session: Any = None
         self._model_sha: str | None = None
@@ -86,6 +89,7 @@ class OnnxMatcher(Matcher):
         p: OnnxParams = self.params  # type: ignore[assignment]
         session, sha = open_session(self.model_path, p.sha256, p.providers,
                                     "matcher.params.model")
+        self.detector.load()
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name: o for o in session.get_outputs()}
         problems = []

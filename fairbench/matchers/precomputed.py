@@ -33,6 +33,43 @@ class PrecomputedParams(StrictParams):
     sha256: str | None = None
 
 
+def _matrix(emb: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """An (N, d) float32 matrix of real numbers, or a MatcherError saying what it is."""
+    if emb.dtype.kind not in "fiu":
+        raise MatcherError(f"{path}: {what} are not real numbers (dtype {emb.dtype})")
+    if emb.ndim != 2 or emb.shape[1] == 0:
+        raise MatcherError(f"{path}: {what} have shape {emb.shape}; expected (images, d) "
+                           "with d >= 1")
+    with np.errstate(over="ignore"):
+        return emb.astype(np.float32)  # values beyond float32 become inf: failed templates
+
+
+def _parquet_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
+    import pandas as pd
+
+    df = pd.read_parquet(path)
+    if "image_id" not in df.columns:
+        raise MatcherError(f"{path}: no image_id column")
+    ids = df["image_id"].astype(str).tolist()
+    if "embedding" in df.columns:
+        rows = []
+        for k, v in enumerate(df["embedding"]):
+            a = np.asarray(v) if v is not None else np.zeros(0)
+            if a.ndim != 1 or a.dtype.kind not in "fiu":
+                raise MatcherError(f"{path}: embedding of row {k} ({ids[k]}) is not a list "
+                                   f"of numbers (got {type(v).__name__})")
+            rows.append(a)
+        sizes = {len(r) for r in rows}
+        if len(sizes) > 1:
+            raise MatcherError(f"{path}: embeddings have different lengths {sorted(sizes)}")
+        return ids, _matrix(np.stack(rows) if rows else np.zeros((0, 0)), path, "embeddings")
+    cols = sorted((c for c in df.columns if str(c).startswith("e") and str(c)[1:].isdigit()),
+                  key=lambda c: int(str(c)[1:]))
+    if not cols:
+        raise MatcherError(f"{path}: no embedding column and no e0..eN columns")
+    return ids, _matrix(df[cols].to_numpy(), path, "embeddings")
+
+
 def load_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
     """Read image ids and embeddings; a clear error naming the file on any problem."""
     if not path.is_file():
@@ -44,27 +81,15 @@ def load_embeddings(path: Path) -> tuple[list[str], np.ndarray]:
                 if missing:
                     raise MatcherError(f"{path}: lacks array(s) {', '.join(sorted(missing))}")
                 ids = [str(x) for x in z["image_ids"]]
-                emb = np.asarray(z["embeddings"], dtype=np.float32)
+                emb = _matrix(np.asarray(z["embeddings"]), path, "embeddings")
         else:
-            import pandas as pd
-
-            df = pd.read_parquet(path)
-            if "image_id" not in df.columns:
-                raise MatcherError(f"{path}: no image_id column")
-            ids = df["image_id"].astype(str).tolist()
-            if "embedding" in df.columns:
-                emb = np.stack([np.asarray(v, dtype=np.float32) for v in df["embedding"]])
-            else:
-                cols = sorted((c for c in df.columns if str(c).startswith("e")),
-                              key=lambda c: int(str(c)[1:]) if str(c)[1:].isdigit() else -1)
-                if not cols:
-                    raise MatcherError(f"{path}: no embedding or e0..eN columns")
-                emb = df[cols].to_numpy(dtype=np.float32)
+            ids, emb = _parquet_embeddings(path)
     except MatcherError:
         raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise MatcherError(f"{path}: cannot read embeddings ({exc})") from None
-    if emb.ndim != 2 or emb.shape[0] != len(ids):
+    except Exception as exc:  # a damaged file: zip, Parquet and NumPy each raise their own
+        raise MatcherError(f"{path}: cannot read embeddings ({type(exc).__name__}: {exc})") \
+            from None
+    if emb.shape[0] != len(ids):
         raise MatcherError(f"{path}: embeddings shape {emb.shape} does not match {len(ids)} ids")
     if len(set(ids)) != len(ids):
         raise MatcherError(f"{path}: duplicate image ids")

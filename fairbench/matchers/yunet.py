@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fairbench.errors import MatcherError
 from fairbench.provenance import sha256_file
 
 
@@ -40,8 +41,12 @@ class YuNetDetector:
         nms_threshold: float = 0.3,
         top_k: int = 5000,
         max_side: int = 640,
+        expected_sha256: str | None = None,
+        key: str = "detector model",
     ) -> None:
         self.model = Path(model)
+        self.expected_sha256 = None if expected_sha256 is None else expected_sha256.lower()
+        self.key = key
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
@@ -56,10 +61,21 @@ class YuNetDetector:
             self._sha256 = sha256_file(self.model)
         return self._sha256
 
+    def load(self) -> None:
+        """Check and load the model now: a wrong checksum or a file OpenCV cannot load is
+        a :class:`~fairbench.errors.MatcherError` naming the config key, before any image."""
+        self._detector()
+
     def _detector(self):  # -> cv2.FaceDetectorYN (no stable type stubs)
         if self._net is None:
             import cv2
 
+            if not self.model.is_file():
+                raise MatcherError(f"{self.key}: no file at {self.model}")
+            if self.expected_sha256 is not None and self.sha256 != self.expected_sha256:
+                raise MatcherError(f"{self.key}: {self.model} has sha256 {self.sha256}, but "
+                                   f"the config pins {self.expected_sha256}; refusing to run "
+                                   "on a different file")
             # OpenCV 5 warns on every create that its new graph engine ignores targets;
             # silence that one call, then restore the caller's log level.
             level = cv2.utils.logging.getLogLevel()
@@ -73,6 +89,9 @@ class YuNetDetector:
                     self.nms_threshold,
                     self.top_k,
                 )
+            except cv2.error as exc:
+                raise MatcherError(f"{self.key}: OpenCV cannot load {self.model} as a YuNet "
+                                   f"detector ({str(exc).strip().splitlines()[-1]})") from None
             finally:
                 cv2.utils.logging.setLogLevel(level)
         return self._net

@@ -74,7 +74,11 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
     check_configured(config.settings().reference_group, dataset.manifest.frame,
                      dataset.attributes, f"{config.mode}.reference_group")
     source = source or "object passed to fairbench.run"
-    info = matcher.info()
+    info = matcher.info()  # loads (and checks) the matcher's models
+    if config.capture is not None:
+        from fairbench.capture.pipeline import preflight
+
+        preflight(config.capture)
     if config.matcher.name != info.name or source != "config":
         # the resolved config names what really ran, so its hash and run id do too
         config = config.model_copy(update={"matcher": config.matcher.model_copy(update={

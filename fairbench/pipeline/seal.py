@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from fairbench.errors import FairbenchError
 from fairbench.pipeline.parts import RunParts
 from fairbench.report.rebuild import header
 from fairbench.report.tables import write_run_tables
@@ -30,6 +31,10 @@ def seal(parts: RunParts, output_dir: str | Path, t0: float) -> Path:
         parts.record["timings_s"]["total"] = time.perf_counter() - t0
         write_json(stage.path / "run.json", parts.record)
         return stage.commit()
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile, ...
+        stage.abort()
+        raise FairbenchError(f"cannot write the run folder {out / parts.run_id} "
+                             f"({exc.strerror}); nothing was left behind") from None
     except BaseException:
         stage.abort()
         raise

@@ -18,6 +18,7 @@ import pandas as pd
 from fairbench.core.codes import Plan
 from fairbench.core.counts import VerificationCounts
 from fairbench.core.settings import Settings
+from fairbench.errors import FairbenchError
 from fairbench.metrics.tables import identification_results, verification_results
 from fairbench.metrics.verification import VerificationTables
 from fairbench.report import render
@@ -52,9 +53,19 @@ def verification_arrays(run: Run) -> tuple[StoredCodes, VerificationCounts]:
     return load_counts(run.run_dir / "counts.npz")
 
 
+def _attributes_stored(record: Mapping[str, Any], plan: Plan) -> None:
+    missing = [a for a in record["dataset"]["attributes"] if a not in plan.strata.columns]
+    if missing:
+        raise FairbenchError(f"run {record['run_id']}: its arrays hold no attribute "
+                             f"{', '.join(map(repr, missing))} (they hold "
+                             f"{', '.join(plan.strata.columns)}); run.json and the arrays "
+                             "do not belong together")
+
+
 def recompute_verification(record: Mapping[str, Any], codes: StoredCodes,
                            counts: VerificationCounts) -> VerificationTables:
     """Every 1:1 table of a run, from its record and arrays (what the run computed)."""
+    _attributes_stored(record, codes.plan)
     cfg, ds = record["config"], record["dataset"]
     _, tables = verification_results(
         codes.plan, counts, codes.acquired, codes.failed, cfg["verification"],
@@ -67,6 +78,11 @@ def recompute_identification(record: Mapping[str, Any], run_dir: Path
                              ) -> tuple[Plan, dict[str, pd.DataFrame], dict[str, Any]]:
     """Every 1:N table of a run, from its record and search.npz."""
     codes, outcomes, _, sizes = load_search(run_dir / "search.npz")
+    _attributes_stored(record, codes.plan)
+    missing = [m["set"] for m in record.get("sweeps") or [] if m["set"] not in outcomes]
+    if "main" not in outcomes or missing:
+        raise FairbenchError(f"{run_dir / 'search.npz'}: lacks the search set(s) "
+                             f"{', '.join(['main'] * ('main' not in outcomes) + missing)}")
     cfg, ds = record["config"], record["dataset"]
     res = identification_results(codes.plan, outcomes, sizes, record.get("sweeps") or [],
                                  cfg["identification"], settings_of(record), ds["attributes"],

@@ -12,6 +12,7 @@ No pickles: strings are stored as fixed-width unicode arrays.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,41 @@ def _plan_arrays(plan: Plan, acquired: np.ndarray, failed: np.ndarray,
         out[f"banded_values:{name}"] = b.values
         out[f"banded_edges:{name}"] = np.asarray(b.edges, dtype=np.float64)
     return out
+
+
+def _consistent(path: Path, codes: StoredCodes, counts: VerificationCounts | None = None
+                ) -> None:
+    """Refuse arrays that cannot come from a run: every problem named, exit status 2."""
+    plan, n = codes.plan, len(codes.image_ids)
+    problems = []
+    for name, a in (("subject", plan.subject), ("stratum", plan.stratum),
+                    ("acquired", codes.acquired), ("failed", codes.failed)):
+        if len(a) != n:
+            problems.append(f"{name} has {len(a)} entries for {n} images")
+    if len(plan.subject) and (plan.subject.min() < 0 or plan.subject.max() >= plan.n_subjects):
+        problems.append("subject codes outside the subject list")
+    if len(plan.stratum) and (plan.stratum.min() < 0 or plan.stratum.max() >= plan.n_strata):
+        problems.append("stratum codes outside the strata table")
+    for name, a in (("mated_i", plan.mated_i), ("mated_j", plan.mated_j)):
+        if len(a) and (a.min() < 0 or a.max() >= n):
+            problems.append(f"{name} holds image indices outside 0..{n - 1}")
+    if counts is not None:
+        P = plan.n_strata * (plan.n_strata + 1) // 2
+        if counts.hist.ndim != 2 or counts.hist.shape[0] != P:
+            problems.append(f"hist has shape {counts.hist.shape}, expected ({P}, bins)")
+        elif (counts.hist < 0).any():
+            problems.append("hist holds negative counts")
+        elif not np.array_equal(counts.hist.sum(axis=1), counts.n_nonmated):
+            problems.append("n_nonmated differs from the histogram totals")
+        if len(counts.mated_s) != plan.n_mated:
+            problems.append(f"{len(counts.mated_s)} genuine scores for {plan.n_mated} mated pairs")
+        if not (len(counts.kept_i) == len(counts.kept_j) == len(counts.kept_s)):
+            problems.append("kept_i, kept_j and kept_s differ in length")
+        for name, a in (("kept_i", counts.kept_i), ("kept_j", counts.kept_j)):
+            if len(a) and (a.min() < 0 or a.max() >= n):
+                problems.append(f"{name} holds image indices outside 0..{n - 1}")
+    if problems:
+        raise FairbenchError(f"{path}: damaged or not written by fairbench", problems)
 
 
 def _open(path: Path) -> np.lib.npyio.NpzFile:
@@ -102,6 +138,9 @@ def load_counts(path: Path) -> tuple[StoredCodes, VerificationCounts]:
                 int(z["kept_floor_bin"]))
         except KeyError as exc:
             raise FairbenchError(f"{path}: lacks array {exc}") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise FairbenchError(f"{path}: damaged ({type(exc).__name__}: {exc})") from None
+    _consistent(path, codes, counts)
     return codes, counts
 
 
@@ -130,6 +169,13 @@ def load_search(path: Path) -> tuple[StoredCodes, dict[str, SearchOutcomes], np.
             roles = z["role"]
         except KeyError as exc:
             raise FairbenchError(f"{path}: lacks array {exc}") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise FairbenchError(f"{path}: damaged ({type(exc).__name__}: {exc})") from None
+    _consistent(path, codes)
+    for name, out in outs.items():
+        if len(out) and (out.probe.min() < 0 or out.probe.max() >= len(codes.image_ids)):
+            raise FairbenchError(f"{path}: damaged: search set {name!r} names probes outside "
+                                 "the images")
     return codes, outs, roles, sizes
 
 
@@ -143,4 +189,7 @@ def load_replicates(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         return {}
     with _open(path) as z:
-        return {k: z[k] for k in z.files}
+        try:
+            return {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise FairbenchError(f"{path}: damaged ({type(exc).__name__}: {exc})") from None
