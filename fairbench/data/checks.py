@@ -67,7 +67,7 @@ def _row_problems(m: Manifest, require_files: bool) -> list[str]:
             problem, real = _path_problem(m, str(path))
             if problem:
                 problems.append(f"{row} ({iid}): {problem}")
-            elif real is not None:
+            elif real is not None and not is_missing(sid):
                 owners[real].setdefault(str(sid), k + 2)
     for real, subjects in owners.items():
         if len(subjects) > 1:

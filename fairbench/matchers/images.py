@@ -34,15 +34,17 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the image header alone; None when it is not a readable image."""
     from PIL import Image
 
+    limit = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None  # only the header is read; the budget is checked below
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own bomb warning: we decide below
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
-    except Image.DecompressionBombError:
-        return (2**31 - 1, 2**31 - 1)  # Pillow refused it as a bomb: too large by far
     except Exception:  # not an image Pillow knows, a truncated header, ...
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     return int(w), int(h)
 
 

@@ -7,6 +7,8 @@ without data in a replicate) are ignored.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 EPS = 1e-5
@@ -35,7 +37,8 @@ def max_geomean(rates: np.ndarray, eps: float = EPS) -> np.ndarray:
 def max_abs_diff(rates: np.ndarray) -> np.ndarray:
     """Largest difference between any two groups' rates."""
     x = np.asarray(rates, dtype=float)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # groups without data: NaN
         return np.nanmax(x, axis=-1) - np.nanmin(x, axis=-1)
 
 
