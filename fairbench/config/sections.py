@@ -73,6 +73,8 @@ class DatasetConfig(_Strict):
     #: attributes that may differ between one person's images (others must agree)
     per_image: list[str] = Field(default_factory=list)
     max_image_pixels: int = Field(50_000_000, ge=1)  # larger images: failure image_too_large
+    max_images_per_subject: int | None = Field(None, ge=2)  # seeded sample of the rest
+    sample_seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:

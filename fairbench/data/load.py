@@ -39,6 +39,7 @@ class Dataset:
     label_sources: dict[str, str]
     banded: dict[str, tuple[str, list[float]]] = field(default_factory=dict)
     card_file: Path | None = None
+    notes: list[str] = field(default_factory=list)  # what loading changed (samples)
 
 
 def data_folder(name: str) -> Path:
@@ -101,6 +102,23 @@ def derive_attributes(frame: pd.DataFrame, attributes: Sequence[str], edges: Seq
     return sources, banded
 
 
+def sample_per_subject(m: Manifest, cap: int, seed: int) -> list[str]:
+    """Keep at most ``cap`` images of each subject (a seeded sample, manifest order kept);
+    returns a note for every subject cut."""
+    f = m.frame
+    rng = np.random.default_rng(seed)
+    keep = np.ones(len(f), dtype=bool)
+    notes = []
+    for sid, rows in f.groupby("subject_id", sort=True).indices.items():
+        if len(rows) > cap:
+            drop = rng.permutation(rows)[cap:]
+            keep[drop] = False
+            notes.append(f"subject {sid!r}: {cap} of {len(rows):,} images kept (seeded sample, "
+                         f"seed {seed}; dataset.max_images_per_subject)")
+    m.frame = f[keep].reset_index(drop=True)
+    return notes
+
+
 def load_dataset(cfg: DatasetConfig, require_files: bool = True) -> Dataset:
     """Load the manifest (card adapter or generic file), derive bands, validate everything."""
     name, manifest, card, path = _manifest(cfg)
@@ -112,7 +130,9 @@ def load_dataset(cfg: DatasetConfig, require_files: bool = True) -> Dataset:
     missing = {a: s.missing for a, s in card.attributes.items()} if card else {}
     per_image = set(cfg.per_image) | {a for a, s in (card.attributes.items() if card else ())
                                       if s.level == "image"} | set(DERIVED.values())
+    notes = sample_per_subject(manifest, cfg.max_images_per_subject, cfg.sample_seed) \
+        if cfg.max_images_per_subject else []
     check_manifest(manifest, base, vocabularies=vocab, require_files=require_files,
                    missing=missing, subject_level=[a for a in base if a not in per_image])
     sources, banded = derive_attributes(manifest.frame, cfg.attributes, cfg.age_bands, card)
-    return Dataset(name, manifest, card, list(cfg.attributes), sources, banded, path)
+    return Dataset(name, manifest, card, list(cfg.attributes), sources, banded, path, notes)

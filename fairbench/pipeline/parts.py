@@ -102,5 +102,5 @@ def base_record(inp: Inputs, mode: str, suffix: str, comparisons: dict[str, int]
         "references": references(by_group),
         "metrics": {k: records(v) for k, v in metrics.items()},
         "timings_s": dict(inp.timings),
-        "notes": [*(ds.card.limits if ds.card else []), *(notes or [])],
+        "notes": [*(ds.card.limits if ds.card else []), *ds.notes, *(notes or [])],
     }

@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,13 +46,23 @@ class ClaimsError(FairbenchError):
 
 
 def fraction(v: Any) -> float:
-    """0.9988, "0.9988", "99.88%" and "99.88 %" all mean 0.9988."""
-    if isinstance(v, str):
-        s = v.strip()
-        if s.endswith("%"):
-            return float(s[:-1].strip()) / 100
-        return float(s)
-    return float(v)
+    """0.9988, "0.9988", "99.88%" and "99.88 %" all mean 0.9988.
+
+    Anything else (a list, a word, NaN) is a ValueError, which the claims schema reports.
+    """
+    try:
+        if isinstance(v, bool):
+            raise TypeError
+        if isinstance(v, str):
+            s = v.strip()
+            out = float(s[:-1].strip()) / 100 if s.endswith("%") else float(s)
+        else:
+            out = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{v!r} is not a rate (write 0.0012 or '0.12%')") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{v!r} is not a finite rate")
+    return out
 
 
 class _Strict(BaseModel):
