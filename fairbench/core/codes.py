@@ -117,3 +117,26 @@ class ImageRecord:
     image_id: str
     path: Path | None
     subject_id: str
+
+
+#: Most mated pairs a plan holds (each costs 20 bytes with its genuine score: 400 MB).
+MAX_MATED = 20_000_000
+
+
+class TooManyPairs(ValueError):
+    """More mated pairs than fit (the data layer turns this into a clear error)."""
+
+
+def check_mated(subject: np.ndarray, subjects: list[str], limit: int = MAX_MATED) -> None:
+    """Refuse, before anything is allocated, a plan whose mated pairs would not fit: one
+    person with 100,000 images alone has 5 x 10^9 of them."""
+    k = np.bincount(np.asarray(subject, np.int64)).astype(np.int64) if len(subject) \
+        else np.zeros(0, np.int64)
+    m = int((k * (k - 1) // 2).sum())
+    if m > limit:
+        top = int(np.argmax(k))
+        raise TooManyPairs(
+            f"{m:,} mated pairs (more than {limit:,}): subject {subjects[top]!r} alone has "
+            f"{int(k[top]):,} images ({int(k[top] * (k[top] - 1) // 2):,} pairs); set "
+            "dataset.max_images_per_subject (a seeded sample of each person's images, "
+            "recorded in run.json) to bound them")

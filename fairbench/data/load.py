@@ -11,6 +11,7 @@ import pandas as pd
 
 from fairbench.config import DatasetConfig
 from fairbench.core.bands import bands_of
+from fairbench.core.codes import TooManyPairs, check_mated
 from fairbench.core.missing import as_labels
 from fairbench.data.card import DatasetCard, load_card
 from fairbench.data.checks import check_manifest
@@ -132,6 +133,11 @@ def load_dataset(cfg: DatasetConfig, require_files: bool = True) -> Dataset:
                                       if s.level == "image"} | set(DERIVED.values())
     notes = sample_per_subject(manifest, cfg.max_images_per_subject, cfg.sample_seed) \
         if cfg.max_images_per_subject else []
+    codes, subjects = pd.factorize(manifest.frame["subject_id"].astype(str), sort=True)
+    try:
+        check_mated(codes, [str(x) for x in subjects])
+    except TooManyPairs as exc:
+        raise DataError(f"{manifest.source}: {exc}") from None
     check_manifest(manifest, base, vocabularies=vocab, require_files=require_files,
                    missing=missing, subject_level=[a for a in base if a not in per_image])
     sources, banded = derive_attributes(manifest.frame, cfg.attributes, cfg.age_bands, card)

@@ -12,25 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fairbench.core.codes import PairBanding, Plan
+from fairbench.core.codes import PairBanding, Plan, TooManyPairs, check_mated
 from fairbench.errors import DataError
-
-#: Most mated pairs a plan holds (each costs 20 bytes with its genuine score: 400 MB).
-MAX_MATED = 20_000_000
-
-
-def check_mated(subject: np.ndarray, subjects: Sequence[str], limit: int = MAX_MATED) -> None:
-    """Refuse, before anything is allocated, a plan whose mated pairs would not fit: one
-    person with 100,000 images alone has 5 x 10^9 of them."""
-    k = np.bincount(subject).astype(np.int64) if len(subject) else np.zeros(0, np.int64)
-    m = int((k * (k - 1) // 2).sum())
-    if m > limit:
-        top = int(np.argmax(k))
-        raise DataError(
-            f"{m:,} mated pairs (more than {limit:,}): subject {subjects[top]!r} alone has "
-            f"{int(k[top]):,} images ({int(k[top] * (k[top] - 1) // 2):,} pairs)",
-            ["set dataset.max_images_per_subject (a seeded sample of each person's images, "
-             "recorded in run.json) to bound them"])
 
 
 def mated_pairs(subject: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,7 +59,10 @@ def make_plan(frame: pd.DataFrame, attributes: Sequence[str],
         strata = pd.DataFrame(index=range(1 if len(frame) else 0))
         stratum = np.zeros(len(frame), dtype=np.int64)
     subject = np.asarray(subj_codes, dtype=np.int64)
-    check_mated(subject, [str(x) for x in subjects])
+    try:
+        check_mated(subject, [str(x) for x in subjects])  # before any pair is allocated
+    except TooManyPairs as exc:
+        raise DataError(str(exc)) from None
     mi, mj = mated_pairs(subject)
     bands = {}
     for name, (source, edges) in (banded or {}).items():

@@ -407,6 +407,36 @@ def _(study):
     return run_args(study)
 
 
+@case("manifest-one-subject-100k-images", "manifest", "one person with 100,000 images "
+      "(5 x 10^9 mated pairs)", "exit 2 at once, before any embedding; a sample is offered",
+      says=("mated pairs", "max_images_per_subject"))
+def _(study):
+    n = 100_000
+    pd.DataFrame({"image_id": [f"i{k}" for k in range(n)], "subject_id": "s0",
+                  "grp": "a", "sex": "f"}).to_csv(study / "m.csv", index=False)
+    np.savez(study / "e.npz", image_ids=np.array([f"i{k}" for k in range(n)]),
+             embeddings=np.ones((n, 2), np.float32))
+    return run_args(study)
+
+
+@case("manifest-one-subject-sampled", "manifest", "the same person, with "
+      "max_images_per_subject: 200", "runs on a seeded sample, noted in run.json", code=0,
+      no_output=False)
+def _(study):
+    n = 100_000
+    rows = pd.DataFrame({"image_id": [f"i{k}" for k in range(n)], "subject_id": "s0",
+                         "grp": "a", "sex": "f"})
+    extra = pd.read_csv(study / "m.csv", dtype=str)
+    pd.concat([rows, extra]).to_csv(study / "m.csv", index=False)
+    z = np.load(study / "e.npz")
+    rng = np.random.default_rng(0)
+    np.savez(study / "e.npz", image_ids=np.r_[rows["image_id"].to_numpy(dtype=str), z["image_ids"]],
+             embeddings=np.r_[rng.standard_normal((n, z["embeddings"].shape[1])),
+                              z["embeddings"]].astype(np.float32))
+    edit(study, "attributes: [grp, sex]", "attributes: [grp, sex], max_images_per_subject: 200")
+    return run_args(study)
+
+
 # --- images -------------------------------------------------------------------------------
 def png(width: int, height: int, idat: bytes) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -652,14 +682,14 @@ def _(study):
     return run_args(study)
 
 
-@case("cache-is-a-file", "faults", "FAIRBENCH_CACHE points at a file",
+@case("cache-is-a-file", "faults", "the template cache folder is a file",
       "exit 2 naming the cache, nothing half-written", says=("template cache",),
       needs=("images", "models_dir"))
 def _(images, models_dir):
     (images / "cachefile").write_text("x")
-    os.environ["FAIRBENCH_CACHE"] = str(images / "cachefile")
     text = __import__("tests.hostile.conftest", fromlist=["onnx_config"]).onnx_config(
-        models_dir).replace("cache: {enabled: false}\n", "")
+        models_dir).replace("cache: {enabled: false}\n",
+                            f"cache: {{dir: '{images / 'cachefile'}'}}\n")
     (images / "c.yaml").write_text(text)
     return run_args(images)
 

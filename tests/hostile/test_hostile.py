@@ -48,3 +48,7 @@ def test_case(c, request, fairbench_cmd):
 def test_docs_list_every_case():
     doc = (REPO / "docs" / "robustness.md").read_text()
     assert doc == markdown(), "regenerate: python -m tests.hostile.catalogue > docs/robustness.md"
+
+
+def test_the_readme_counts_the_cases():
+    assert f"lists the {len(CASES)} hostile cases" in (REPO / "README.md").read_text()
