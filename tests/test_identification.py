@@ -239,3 +239,62 @@ def test_1n_bootstrap_intervals_equal_explicit_resampling():
                     ratio = np.where(reps[:, [ref]] > 0, reps / reps[:, [ref]], np.nan)
                 rlo, rhi = percentile_interval(ratio, 0.95)
                 np.testing.assert_allclose(d[f"{name}_ratio_ci_low"].to_numpy(), rlo)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "euclidean"])
+def test_failed_probes_and_gallery_templates_in_both_conventions(kind):
+    """NIST's FPIR/FNIR keep every search (a failed probe is never a false positive and
+    always a miss; a mate with no gallery template cannot be found); ISO/IEC 19795-1's
+    count only completed searches. Both checked against brute force with failures planted
+    on mated and non-mated probes and on every gallery image of some mated subjects."""
+    frame, emb = generated(kind, n_subjects=90, seed=8)
+    section = dict(seed=2, nonmated_share=0.3, rank=1, candidates=20, target_fpir=[],
+                   fixed_thresholds=[0.3 if kind == "cosine" else 2.5],
+                   gallery={"per_subject": 1}, bootstrap={"replicates": 0}, makeup=None,
+                   gallery_fractions=[1.0])
+    plan, sp, _, _ = one_n(frame, emb, kind, ["grp"], **section)
+    emb = emb.copy()
+    mated, nonmated, gal = sp.indices(MATED), sp.indices(NONMATED), sp.indices(GALLERY)
+    emb[mated[::5]] = np.nan
+    emb[nonmated[::4]] = np.nan
+    lost = gal[1::7]  # these subjects' only gallery image fails
+    emb[lost] = np.nan
+    plan2, sp2, out, res = one_n(frame, emb, kind, ["grp"], **section)
+    assert np.array_equal(sp2.role, sp.role)
+    assert out.probe_failed.sum() >= 5 and (~out.mate_enrolled[out.mated]).sum() >= 2
+    want = {w[0]: w for w in brute_outcomes(frame, emb, kind, sp2, plan2)}
+    ok = np.isfinite(emb).all(axis=1)
+    gallery_ok = {int(plan2.subject[g]) for g in gal if ok[g]}
+    (t,) = [p for p in res.points if p.kind == "fixed"]
+    bg = res.tables.by_group
+    d = bg[(bg.attribute == "grp") & (bg.operating_point == t.label)].set_index("group")
+    grp = frame["grp"].to_numpy()
+    counts = {g: dict.fromkeys(("fp", "nm", "fp_iso", "nm_iso", "fn", "m", "fn_iso", "m_iso"),
+                               0) for g in d.index}
+    for q in out.probe:
+        c, (_, rank, mate_s, nonmate_s) = counts[grp[q]], want[q]
+        if q in set(nonmated):
+            fp = nonmate_s >= t.similarity
+            c["nm"] += 1
+            c["fp"] += fp
+            if ok[q]:
+                c["nm_iso"] += 1
+                c["fp_iso"] += fp
+        else:
+            fn = not (rank == 1 and mate_s >= t.similarity)
+            c["m"] += 1
+            c["fn"] += fn
+            if ok[q] and int(plan2.subject[q]) in gallery_ok:
+                c["m_iso"] += 1
+                c["fn_iso"] += fn
+    for g, c in counts.items():
+        row = d.loc[g]
+        assert (row.fpir_errors, row.n_nonmated_searches) == (c["fp"], c["nm"])
+        assert (row.fnir_errors, row.n_mated_searches) == (c["fn"], c["m"])
+        assert (row.fpir_iso_errors, row.n_nonmated_searches_completed) == (c["fp_iso"],
+                                                                            c["nm_iso"])
+        assert (row.fnir_iso_errors, row.n_mated_searches_completed) == (c["fn_iso"],
+                                                                         c["m_iso"])
+    # the planted failures matter: the two conventions differ somewhere
+    assert (d.n_mated_searches != d.n_mated_searches_completed).any()
+    assert (d.fnir_errors != d.fnir_iso_errors).any()

@@ -149,3 +149,54 @@ def test_unknown_attribute_and_group_say_did_you_mean():
         check_claims(stored(), ClaimsFile.model_validate(claim(
             {"kind": "rate", "rate": "fmr", "attribute": "ethn", "at_most": 0.1, "at": AT})),
             strict=True)
+
+
+def test_a_1n_run_decides_fpir_and_fnir_claims(tmp_path):
+    """On a 1:N run where group b's images are far noisier than a's, claims about FNIR per
+    group and about the FNIR ratio are decided both ways (supported and refuted) from the
+    stored 1:N rows, and the verdicts follow from the stored intervals."""
+    import numpy as np
+    import pandas as pd
+
+    import fairbench
+    from fairbench.report.cells import RateCell
+
+    rng = np.random.default_rng(0)
+    rows, embs = [], []
+    for s in range(160):
+        grp = "ab"[s % 2]
+        centre = rng.normal(size=32)
+        for k in range(3):
+            rows.append({"image_id": f"s{s}_{k}", "subject_id": f"s{s}", "grp": grp})
+            embs.append(centre + rng.normal(scale=0.1 if grp == "a" else 1.2, size=32))
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    np.savez(tmp_path / "e.npz", image_ids=np.array([r["image_id"] for r in rows]),
+             embeddings=np.array(embs, np.float32))
+    run = fairbench.run({
+        "dataset": {"manifest": str(tmp_path / "m.csv"), "attributes": ["grp"]},
+        "matcher": {"name": "precomputed", "params": {"path": str(tmp_path / "e.npz")}},
+        "identification": {"target_fpir": [0.1], "bootstrap": {"replicates": 200}}},
+        tmp_path / "out", progress=False)
+    at = {"target_fpir": 0.1}
+    fnir = {r["group"]: RateCell.from_row(r, "fnir", "n_mated_searches")
+            for r in run.tables["identification_by_group"].to_dict("records")
+            if r["attribute"] == "grp" and r["operating_point"] == "fpir=0.1"}
+    (a_lo, a_hi), (b_lo, b_hi) = fnir["a"].bounds(), fnir["b"].bounds()
+    assert a_hi < b_lo  # the data separates the groups, so every check below can decide
+
+    def check(kind: str, **c: object) -> str:
+        claims = {"claims": [{"id": "x", "text": "t", "checks": [
+            {"kind": kind, "rate": "fnir", "attribute": "grp", "at": at, **c}]}]}
+        return check_claims(run.record, ClaimsFile.model_validate(claims))[0].verdict
+
+    assert check("rate", groups=["a"], at_most=a_hi) == SUPPORTED
+    assert check("rate", groups=["b"], at_most=b_lo * 0.99) == REFUTED
+    assert check("rate", groups=["b"], at_most=(b_lo + b_hi) / 2) == NOT_TESTABLE
+    assert check("rate", at_least=a_lo) == SUPPORTED
+    assert check("ratio", at_most=b_lo / a_hi * 0.99) == REFUTED
+    assert check("ratio", at_most=b_hi / a_lo * 1.01 if a_lo > 0 else 1e12) in (
+        SUPPORTED, NOT_TESTABLE)
+    fpir_claim = {"claims": [{"id": "x", "text": "t", "checks": [
+        {"kind": "rate", "rate": "fpir", "attribute": "grp", "at_most": 1.0, "at": at}]}]}
+    assert check_claims(run.record, ClaimsFile.model_validate(fpir_claim))[0].verdict \
+        == SUPPORTED
