@@ -10,7 +10,8 @@ Failed templates, two conventions side by side: NIST's (``fpir``, ``fnir``) keep
 search in the denominator (a failed probe finds nothing: never a false positive, always a
 miss; a mate whose gallery image failed cannot be found), ISO/IEC 19795-1's (``fpir_iso``,
 ``fnir_iso``) counts only completed searches (a probe template, and for mated searches a
-mate with a gallery template).
+mate with a gallery template). The generalized rates of 1:N are NIST's: a transaction that
+fails to acquire returns no candidate, counted in the denominator.
 """
 
 from __future__ import annotations
