@@ -1,7 +1,8 @@
 """The ``fairbench`` command: a thin shell, one module per command group, over plain
 functions.
 
-Exit statuses: 0 ok; 1 a claim was refuted (``check-claims``); 2 bad input or a usage error
+Exit statuses: 0 ok; 1 a claim was refuted (``check-claims``) or a matcher failed its checks
+(``matchers check``); 2 bad input or a usage error
 (one clear message, no traceback); 130 interrupted (nothing half-written is left behind).
 """
 

@@ -15,8 +15,8 @@ import typer
 
 from fairbench.errors import FairbenchError
 
-EXIT_STATUSES = ("Exit status: 0 ok; 1 a claim was refuted (check-claims); 2 bad input or a "
-                 "usage error; 130 interrupted.")
+EXIT_STATUSES = ("Exit status: 0 ok; 1 a claim was refuted (check-claims) or a matcher failed its "
+                 "checks (matchers check); 2 bad input or a usage error; 130 interrupted.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, epilog=EXIT_STATUSES,
                   help="Measure how face-recognition systems treat demographic groups.",
@@ -24,7 +24,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, epilog=EXIT_STATUS
 datasets_app = typer.Typer(no_args_is_help=True, epilog=EXIT_STATUSES,
                            help="List, validate and fetch datasets.")
 matchers_app = typer.Typer(no_args_is_help=True, epilog=EXIT_STATUSES,
-                           help="List installed matchers.")
+                           help="List installed matchers; check one against the contract.")
 bench_app = typer.Typer(no_args_is_help=True, epilog=EXIT_STATUSES,
                         help="Benchmarks that report ratios to a baseline.")
 app.add_typer(datasets_app, name="datasets")

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -70,6 +71,8 @@ class DlibMatcher(Matcher):
         super().__init__(**params)
         self._models: tuple[Any, Any, Any] | None = None
         self._sha: dict[str, str] | None = None
+        # dlib's detector and ResNet keep per-call state: one thread embeds at a time.
+        self._lock = threading.Lock()
 
     # --- loading ------------------------------------------------------------------------
     def _weight_paths(self) -> tuple[Path, Path]:
@@ -152,7 +155,12 @@ class DlibMatcher(Matcher):
         return rect, info
 
     def embed_batch(self, images: Sequence[np.ndarray]) -> list[FaceResult]:
-        """Detect, align and describe each image; descriptors are computed in one batch."""
+        """Detect, align and describe each image; descriptors are computed in one batch.
+        Calls from several threads run one at a time (dlib's models are not thread-safe)."""
+        with self._lock:
+            return self._embed_batch(images)
+
+    def _embed_batch(self, images: Sequence[np.ndarray]) -> list[FaceResult]:
         import dlib
 
         _, predictor, recognizer = self._load()

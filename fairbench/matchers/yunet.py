@@ -8,6 +8,7 @@ use.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class YuNetDetector:
         self.max_side = max_side
         self._net: object | None = None
         self._sha256: str | None = None
+        # One OpenCV net per detector: setInputSize + detect must not interleave across
+        # threads (OpenCV's dnn asserts, or answers for the other image).
+        self._lock = threading.Lock()
 
     @property
     def sha256(self) -> str:
@@ -110,9 +114,10 @@ class YuNetDetector:
             fx, fy = bgr.shape[1] / w, bgr.shape[0] / h
         else:
             fx = fy = 1.0
-        net = self._detector()
-        net.setInputSize((bgr.shape[1], bgr.shape[0]))
-        _, faces = net.detect(bgr)
+        with self._lock:
+            net = self._detector()
+            net.setInputSize((bgr.shape[1], bgr.shape[0]))
+            _, faces = net.detect(bgr)
         if faces is None:
             return []
         inv = np.array([1.0 / fx, 1.0 / fy])

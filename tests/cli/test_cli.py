@@ -32,8 +32,8 @@ def test_help_documents_exit_statuses():
         r = fairbench(*args, "--help")
         assert r.returncode == 0
         text = " ".join(r.stdout.split())
-        assert "0 ok; 1 a claim was refuted (check-claims); 2 bad input or a usage error; " \
-               "130 interrupted" in text
+        assert "0 ok; 1 a claim was refuted (check-claims) or a matcher failed its checks " \
+               "(matchers check); 2 bad input or a usage error; 130 interrupted" in text
 
 
 def test_ctrl_c_prints_its_line_and_exits_130(monkeypatch, tmp_path, capsys):
