@@ -59,10 +59,15 @@ def _finish(parts: RunParts, output_dir: str | Path | None, t0: float) -> Run:
 
 
 def _compute(cfg: Config, progress: bool, **inputs: Any) -> tuple[RunParts, float]:
-    from fairbench.pipeline.inputs import stage_inputs
+    from fairbench.pipeline.inputs import gives_scores, stage_inputs
 
     inp = stage_inputs(cfg, progress=progress, **inputs)
-    if inp.config.mode == "identification":
+    if gives_scores(inp.matcher):
+        if inp.config.mode == "identification":
+            from fairbench.pipeline.candidates import candidate_identification as pipeline
+        else:
+            from fairbench.pipeline.scores import scored_verification as pipeline
+    elif inp.config.mode == "identification":
         from fairbench.pipeline.identification import identification as pipeline
     else:
         from fairbench.pipeline.verification import verification as pipeline

@@ -28,7 +28,7 @@ class FakeMatcher(Matcher):
                            "higher_is_more_alike")
 
 
-BUILTIN_MATCHERS = {"dlib", "onnx", "insightface", "precomputed"}
+BUILTIN_MATCHERS = {"dlib", "onnx", "insightface", "precomputed", "http", "scores"}
 
 
 def test_builtins_come_from_the_installed_entry_points():

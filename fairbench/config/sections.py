@@ -121,6 +121,9 @@ class VerificationConfig(_Strict):
 
     target_fmr: list[float] = Field(default_factory=lambda: [1e-2, 1e-3, 1e-4])
     fixed_thresholds: list[float] = Field(default_factory=list)
+    #: how a target FMR becomes a threshold: fairbench's (the pooled FMR is at most the
+    #: target) or bob.measure's far_threshold (an impostor score; see metrics.thresholds)
+    threshold_rule: Literal["fairbench", "bob"] = "fairbench"
     reference_group: dict[str, str] = Field(default_factory=dict)
     confidence: float = Field(0.95, gt=0, lt=1)
     min_errors: int = Field(30, ge=1)

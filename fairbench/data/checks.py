@@ -58,7 +58,9 @@ def _row_problems(m: Manifest, require_files: bool) -> list[str]:
         if not iid:
             problems.append(f"{row}: empty image_id")
         elif iid in seen:
-            problems.append(f"{row}: duplicate image_id {iid!r} (first at row {seen[iid] + 2})")
+            key = "subject_id (a subjects table has one row per person)" \
+                if m.keyed_by == "subject" else "image_id"
+            problems.append(f"{row}: duplicate {key} {iid!r} (first at row {seen[iid] + 2})")
         else:
             seen[iid] = k
         if is_missing(sid):

@@ -67,10 +67,12 @@ def simulated_dataset(cfg: DatasetConfig) -> tuple[Dataset, np.ndarray]:
     return Dataset("simulated", manifest, None, attrs, {a: "simulated" for a in attrs}), emb
 
 
-def _manifest(cfg: DatasetConfig) -> tuple[str, Manifest, DatasetCard | None, Path | None]:
+def _manifest(cfg: DatasetConfig, subjects: bool = False
+              ) -> tuple[str, Manifest, DatasetCard | None, Path | None]:
     if cfg.name is None:
         assert cfg.manifest is not None
-        return Path(cfg.manifest).stem, read_manifest(cfg.manifest, cfg.root), None, None
+        return (Path(cfg.manifest).stem, read_manifest(cfg.manifest, cfg.root, subjects),
+                None, None)
     path = card_path(cfg.name)
     card = load_card(path)
     root = Path(cfg.root) if cfg.root else data_folder(card.name)
@@ -120,9 +122,12 @@ def sample_per_subject(m: Manifest, cap: int, seed: int) -> list[str]:
     return notes
 
 
-def load_dataset(cfg: DatasetConfig, require_files: bool = True) -> Dataset:
-    """Load the manifest (card adapter or generic file), derive bands, validate everything."""
-    name, manifest, card, path = _manifest(cfg)
+def load_dataset(cfg: DatasetConfig, require_files: bool = True,
+                 subjects: bool = False) -> Dataset:
+    """Load the manifest (card adapter or generic file), derive bands, validate everything.
+
+    ``subjects``: a generic manifest may be a subjects table (for score files)."""
+    name, manifest, card, path = _manifest(cfg, subjects)
     if not cfg.attributes:
         raise DataError("dataset.attributes is empty: name at least one column to break down by")
     base = [DERIVED.get(a, a) if a not in manifest.frame.columns else a

@@ -1,4 +1,5 @@
-"""Manifests: one row per image (image_id, path, subject_id, attribute columns).
+"""Manifests: one row per image (image_id, path, subject_id, attribute columns), or, for
+runs over score files, one row per person (a subjects table: subject_id and attributes).
 
 A manifest is validated before any work: every problem (missing file, duplicate id,
 unknown attribute value, path escaping the data root, ...) is collected and reported at
@@ -28,6 +29,7 @@ class Manifest:
     frame: pd.DataFrame
     root: Path | None
     source: str
+    keyed_by: str = "image"  # "subject": a subjects table (image_id repeats subject_id)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -121,13 +123,21 @@ def read_table(path: Path) -> pd.DataFrame:
     return df
 
 
-def read_manifest(path: str | Path, root: str | Path | None = None) -> Manifest:
+def read_manifest(path: str | Path, root: str | Path | None = None,
+                  subjects: bool = False) -> Manifest:
     """Load a CSV/Parquet manifest; relative image paths resolve against ``root``.
 
-    ``root`` defaults to the manifest's own folder.
+    ``root`` defaults to the manifest's own folder. With ``subjects``, a table without
+    ``image_id`` is a subjects table: one row per person, its ``subject_id`` standing for
+    the image id too (score files name people, not images).
     """
     p = Path(path)
     df = read_table(p)
+    keyed_by = "image"
+    if subjects and "image_id" not in df.columns and "subject_id" in df.columns:
+        df = df.copy()
+        df.insert(0, "image_id", df["subject_id"])
+        keyed_by = "subject"
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DataError(
@@ -139,4 +149,4 @@ def read_manifest(path: str | Path, root: str | Path | None = None) -> Manifest:
         df.insert(1, "path", "")
     for c in df.columns:
         df[c] = df[c].astype(str).str.strip()
-    return Manifest(df, Path(root) if root is not None else p.parent, str(p))
+    return Manifest(df, Path(root) if root is not None else p.parent, str(p), keyed_by)

@@ -65,7 +65,7 @@ def count_verification(
     pidx = pair_index(*np.meshgrid(np.arange(S), np.arange(S), indexing="ij"), S)
     floor_bin = _estimated_floor(inp, plan, binning, fixed_thresholds, target_fmr)
     res = stream(inp, pidx, P, binning.lo, binning.hi, bins, floor_bin, block, threads)
-    exact = _floor_bin(res.hist.sum(axis=0), binning, fixed_thresholds, target_fmr)
+    exact = floor_bin_for(res.hist.sum(axis=0), binning, fixed_thresholds, target_fmr)
     if exact < floor_bin:  # the sample guessed too high: keep more pairs in a second pass
         n_keep = int(res.hist[:, exact:].sum())
         if n_keep > max_kept:
@@ -129,7 +129,7 @@ def _estimated_floor(
     return min(need)
 
 
-def _floor_bin(
+def floor_bin_for(
     pooled: np.ndarray,
     binning: Binning,
     fixed: Sequence[float],
@@ -145,8 +145,9 @@ def _floor_bin(
         m = int(np.floor(f * total))
         if m < 1 or total == 0:
             continue  # not supported by this much data; reported as such
-        # the (m+1)-th highest score lives in the highest bin b with above[b] >= m+1
-        cand = np.flatnonzero(above >= m + 1)
+        # the (m+1)-th highest score lives in the highest bin b with above[b] >= m+1; one
+        # rank more keeps bob.measure's rule (which may round to it) exact too
+        cand = np.flatnonzero(above >= min(m + 2, total))
         if len(cand):
             need.append(int(cand.max()))
     return min(need)

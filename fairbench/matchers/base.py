@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fairbench.core.codes import ImageRecord
-from fairbench.core.scale import Similarity
+from fairbench.core.scale import ScoreKind, Similarity
 from fairbench.errors import MatcherError
 from fairbench.matchers.images import MAX_PIXELS, UNREADABLE, decode
 from fairbench.provenance import file_sha256
@@ -64,7 +64,7 @@ class MatcherInfo:
     version: str
     weights_sha256: dict[str, str]
     embedding_size: int
-    similarity: Similarity
+    similarity: ScoreKind  # how the native score reads (a template kernel: cosine|euclidean)
     native_score: str  # e.g. "euclidean distance", "cosine similarity"
     native_direction: Literal["lower_is_more_alike", "higher_is_more_alike"]
     providers: list[str] = field(default_factory=list)

@@ -129,6 +129,7 @@ def verification_replicates(
     m_score: np.ndarray, k_subject_a: np.ndarray, k_subject_b: np.ndarray,
     k_group: np.ndarray, k_score: np.ndarray, thresholds: np.ndarray, replicates: int,
     rng: np.random.Generator, budget_bytes: int = 40_000_000,
+    den_pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(R, G) replicate FMR and FNMR per threshold, for one breakdown.
 
@@ -137,7 +138,10 @@ def verification_replicates(
     (both subjects, group, score). One pass over the pairs serves every threshold (a
     pair's level is how many thresholds it meets); subject weights are drawn in chunks that
     keep the weight matrix within ``budget_bytes``, from one generator consumed in order,
-    so the result depends only on the seed.
+    so the result depends only on the seed. ``den_pairs`` (subject a, subject b, group,
+    count), for a comparison list: the same-group impostor comparisons behind the FMR
+    denominators, which then are sums of ``count * w_a * w_b`` instead of following from
+    image counts as in an all-pairs plan.
     """
     nsub, G = n_img.shape
     T = len(thresholds)
@@ -171,8 +175,13 @@ def verification_replicates(
     for r0 in range(0, replicates, chunk):
         rc = min(chunk, replicates - r0)
         w = subject_weights(subject_group[order], rc, rng)
-        tot = (w @ n_img_o).astype(np.float64)
-        den = (tot**2 - ((w * w) @ (n_img_o * n_img_o)).astype(np.float64)) / 2.0
+        if den_pairs is None:
+            tot = (w @ n_img_o).astype(np.float64)
+            den = (tot**2 - ((w * w) @ (n_img_o * n_img_o)).astype(np.float64)) / 2.0
+        else:
+            da, db, dg, dc = den_pairs
+            den = level_weight_sums(w, pos[da], pos[db], dg, np.zeros(len(da), np.int64),
+                                    np.asarray(dc, np.float64), G, 1)[:, :, 0]
         mden = (w @ m_pairs).astype(np.float64)
         by_level = level_weight_sums(w, keys[0], keys[1], keys[2], keys[3],
                                      cnt.astype(np.float64), G, T + 1)

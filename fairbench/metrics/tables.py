@@ -19,6 +19,7 @@ from fairbench.core.counts import VerificationCounts
 from fairbench.core.operating import OperatingPoint
 from fairbench.core.search import SearchOutcomes
 from fairbench.core.settings import Settings
+from fairbench.metrics.eer import eer_table
 from fairbench.metrics.groups import make_views
 from fairbench.metrics.identification import (
     IdentificationTables,
@@ -45,9 +46,13 @@ def verification_results(
     ``reading`` is the resolved ``verification`` config section.
     """
     points = verification_points(counts, reading["target_fmr"],
-                                 reading.get("fixed_thresholds") or [], similarity)
+                                 reading.get("fixed_thresholds") or [], similarity,
+                                 reading.get("threshold_rule") or "fairbench")
     tables = verification_tables(plan, counts, acquired, points, s, attributes,
                                  label_sources, failed)
+    if counts.listed is not None:  # exact there: the engine kept the bins it needs
+        tables.eer = eer_table(plan, counts, make_views(plan, attributes, s.intersections),
+                               similarity, label_sources)
     if simulated:
         mark_simulated(tables)
     return points, tables

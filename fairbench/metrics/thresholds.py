@@ -1,15 +1,22 @@
 """Operating thresholds: exact global thresholds for target rates, and fixed ones.
 
 NIST reads every group at one global threshold. For a target rate f over n impostor pairs
-(or non-mated searches), fairbench uses the smallest float32 threshold t whose pooled rate
-at t is <= f: with m = floor(f * n) and s_(m+1) the (m+1)-th highest score, t = the next
-float32 above s_(m+1). Ties are thereby conservative: every pair tied with s_(m+1) is a
+(or non-mated searches), fairbench uses the smallest threshold t whose pooled rate at t is
+<= f: with m = floor(f * n) and s_(m+1) the (m+1)-th highest score, t = the next
+representable number above s_(m+1) (float32 for scores fairbench computes, float64 for
+scores read from a file). Ties are thereby conservative: every pair tied with s_(m+1) is a
 non-match at t. A target with f * n < 1 is not supported by the data.
+
+``rule="bob"`` reproduces bob.measure's ``far_threshold``: the threshold is the impostor
+score s_(m+1) itself (the ceil((1 - f) n - 1)-th of the ascending scores), so the pairs
+tied with it match and the pooled rate can exceed f by their share; it is unsupported when
+that score is also the highest one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -17,9 +24,18 @@ from fairbench.core.counts import VerificationCounts
 from fairbench.core.operating import OperatingPoint
 from fairbench.core.scale import from_native, to_native
 
+Rule = Literal["fairbench", "bob"]
 
-def smallest_threshold(top_scores: np.ndarray, n: int, f: float) -> float | None:
-    """Smallest float32 t with #{s >= t} / n <= f, given (at least) the highest scores.
+
+def score_dtype(scores: np.ndarray) -> type[np.floating]:
+    """float64 for scores kept at float64 (read from a file), else float32."""
+    return np.float64 if np.asarray(scores).dtype == np.float64 else np.float32
+
+
+def smallest_threshold(top_scores: np.ndarray, n: int, f: float,
+                       rule: Rule = "fairbench") -> float | None:
+    """Smallest t with #{s >= t} / n <= f, given (at least) the highest scores (or, with
+    ``rule="bob"``, bob.measure's threshold; see the module docstring).
 
     ``top_scores`` must hold every score from the (floor(f n) + 1)-th highest up; None
     when f * n < 1 (the data cannot support the target).
@@ -27,17 +43,28 @@ def smallest_threshold(top_scores: np.ndarray, n: int, f: float) -> float | None
     m = int(np.floor(f * n))
     if n == 0 or m < 1:
         return None
-    top = np.sort(np.asarray(top_scores, dtype=np.float32))[::-1]
+    dt = score_dtype(top_scores)
+    top = np.sort(np.asarray(top_scores, dtype=dt))[::-1]
     if len(top) < m + 1:
         raise RuntimeError("scores do not reach the target's rank; counts are inconsistent")
-    return float(np.nextafter(top[m], np.float32(np.inf)))
+    if rule == "bob":  # bob's own index arithmetic, so rounding agrees with it too
+        k = n - 1 - int(np.ceil((1.0 - f) * n - 1.0))
+        if not 0 < k < len(top):
+            return None
+        return None if top[k] == top[0] else float(top[k])
+    return float(np.nextafter(top[m], dt(np.inf)))
 
 
 def target_point(kind: str, scores: np.ndarray, n: int, f: float, similarity: str,
-                 what: str, reference_group: str | None = None) -> OperatingPoint:
+                 what: str, reference_group: str | None = None,
+                 rule: Rule = "fairbench") -> OperatingPoint:
     """The global (or reference-group) threshold for target ``f``, or an unsupported point
     whose note says how much data it would need."""
-    t = smallest_threshold(scores, n, f)
+    t = smallest_threshold(scores, n, f, rule)
+    if t is None and rule == "bob" and int(np.floor(f * n)) >= 1:
+        return OperatingPoint(kind, f, None, None, False, "not supported: the impostor "
+                              "score at the target's rank is the highest one (bob rule)",
+                              reference_group)
     if t is None:
         need = int(np.ceil(1 / f))
         return OperatingPoint(kind, f, None, None, False,
@@ -46,17 +73,19 @@ def target_point(kind: str, scores: np.ndarray, n: int, f: float, similarity: st
     return OperatingPoint(kind, f, t, to_native(t, similarity), True, "", reference_group)
 
 
-def fixed_points(native: Sequence[float], similarity: str) -> list[OperatingPoint]:
-    """Fixed thresholds from the config (native scale), as float32 internal thresholds."""
-    return [OperatingPoint("fixed", None, float(np.float32(from_native(v, similarity))),
+def fixed_points(native: Sequence[float], similarity: str,
+                 dtype: type[np.floating] = np.float32) -> list[OperatingPoint]:
+    """Fixed thresholds from the config (native scale), as internal thresholds at the
+    precision of the scores they are compared with."""
+    return [OperatingPoint("fixed", None, float(dtype(from_native(v, similarity))),
                            float(v)) for v in native]
 
 
 def verification_points(counts: VerificationCounts, targets: Sequence[float],
-                        fixed_native: Sequence[float], similarity: str
-                        ) -> list[OperatingPoint]:
+                        fixed_native: Sequence[float], similarity: str,
+                        rule: Rule = "fairbench") -> list[OperatingPoint]:
     """Every threshold a 1:1 run reads: target-FMR ones (supported or not), then fixed."""
     n = counts.n_nonmated_total
-    pts = [target_point("target_fmr", counts.kept_s, n, f, similarity, "impostor pairs")
-           for f in targets]
-    return pts + fixed_points(fixed_native, similarity)
+    pts = [target_point("target_fmr", counts.kept_s, n, f, similarity, "impostor pairs",
+                        rule=rule) for f in targets]
+    return pts + fixed_points(fixed_native, similarity, score_dtype(counts.kept_s))

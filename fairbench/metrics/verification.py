@@ -10,6 +10,10 @@ Two conventions for failed templates, side by side:
   and ``gfnmr = FTE + (1 - FTE) FTA + (1 - FTE)(1 - FTA) fnmr_iso``; in an all-pairs plan
   every image is both enrolment and probe, so FTE = FTA = the group's image FTA.
 
+A comparison list (score file) has no acquisition step: its tables have no FTA or
+generalized columns, its ISO rates count the comparisons that have a score, and its
+subject bootstrap weighs the impostor comparisons the list really holds.
+
 Every rate has its counts, a Clopper-Pearson interval, the rule-of-three bound at zero
 errors, an imprecision flag and, for groups, a subject-level bootstrap interval whose
 replicates are kept so that ratios and differences to any group can be read later.
@@ -53,12 +57,17 @@ class VerificationTables:
     cross_group: pd.DataFrame
     summary: pd.DataFrame
     replicates: dict[str, np.ndarray] = field(default_factory=dict)
+    eer: pd.DataFrame | None = None  # equal error rates (comparison lists)
 
     def named(self) -> dict[str, pd.DataFrame]:
         """Every 1:1 table by its file name (``tables/<name>.csv``)."""
-        return {"verification_by_group": self.by_group, "fmr_cross_group": self.cross_group,
-                "verification_summary": self.summary,
-                "failure_to_acquire": fta_table(self.by_group)}
+        out = {"verification_by_group": self.by_group, "fmr_cross_group": self.cross_group,
+               "verification_summary": self.summary}
+        if "fta_errors" in self.by_group:  # a comparison list measures no acquisition
+            out["failure_to_acquire"] = fta_table(self.by_group)
+        if self.eer is not None:
+            out["eer_by_group"] = self.eer
+        return out
 
 
 def fta_table(by: pd.DataFrame) -> pd.DataFrame:
@@ -96,11 +105,23 @@ class ViewCounts:
         self.n_fta = np.bincount(ig[~acquired], minlength=G)
         self.n_img = per_subject_counts(plan.subject, ig, nsub, G)
         self.n_subjects = (self.n_img > 0).sum(axis=0)
-        ok = ~failed
-        a = per_subject_counts(plan.subject[ok], ig[ok], nsub, G)
-        self.n_nonmated_completed = ((a.sum(axis=0) ** 2 - (a**2).sum(axis=0)) / 2).astype(
-            np.int64)
-        self.completed = ok[plan.mated_i] & ok[plan.mated_j]
+        L = counts.listed
+        self.listed = L is not None
+        if L is None:  # all pairs: completed pairs follow from the templates that exist
+            ok = ~failed
+            a = per_subject_counts(plan.subject[ok], ig[ok], nsub, G)
+            self.n_nonmated_completed = ((a.sum(axis=0) ** 2 - (a**2).sum(axis=0)) / 2
+                                         ).astype(np.int64)
+            self.completed = ok[plan.mated_i] & ok[plan.mated_j]
+            self.den_pairs = None
+        else:  # a list: each comparison says whether it was completed
+            done = counts.n_nonmated - L.nonmated_failed
+            self.n_nonmated_completed = np.bincount(ga[same], weights=done[same],
+                                                    minlength=G).astype(np.int64)
+            self.completed = np.isfinite(counts.mated_s)
+            sg = ga[L.pair_slot] == gb[L.pair_slot]
+            self.den_pairs = (L.pair_a[sg], L.pair_b[sg], ga[L.pair_slot][sg],
+                              L.pair_count[sg])
         self.n_mated_completed = np.bincount(mg[self.in_group & self.completed], minlength=G)
         self.kg_a, self.kg_b = ig[counts.kept_i], ig[counts.kept_j]
         self.k_same = self.kg_a == self.kg_b
@@ -118,7 +139,7 @@ def _replicates(vc: ViewCounts, view: View, plan: Plan, counts: VerificationCoun
         vc.subject_group, vc.n_img, plan.subject[plan.mated_i[m]], view.mated_group[m],
         counts.mated_s[m], plan.subject[counts.kept_i[sel]], plan.subject[counts.kept_j[sel]],
         vc.kg_a[sel], counts.kept_s[sel], np.array([p.similarity for p in points]),
-        s.replicates, view_rng(s.seed, view.name))
+        s.replicates, view_rng(s.seed, view.name), den_pairs=vc.den_pairs)
 
 
 def _reference(view: View, vc: ViewCounts, counts: VerificationCounts,
@@ -151,13 +172,15 @@ def _rows(view: View, vc: ViewCounts, counts: VerificationCounts, op: OperatingP
     cols |= rate_columns("fmr", fm_err, vc.n_nonmated, s)
     cols |= rate_columns("fnmr", fnm_err, vc.n_mated, s)
     cols |= {"n_subjects": vc.n_subjects, "n_images": vc.n_images}
-    cols |= rate_columns("fta", vc.n_fta, vc.n_images, s)
+    if not vc.listed:  # a comparison list says nothing about acquisition
+        cols |= rate_columns("fta", vc.n_fta, vc.n_images, s)
     cols |= rate_columns("fmr_iso", fm_err, vc.n_nonmated_completed, s)
     cols |= rate_columns("fnmr_iso", fnm_err_iso, vc.n_mated_completed, s)
-    fta = rate(vc.n_fta, vc.n_images)
-    ok = (1 - fta) ** 2  # (1 - FTE)(1 - FTA), FTE = FTA in an all-pairs plan
-    cols["gfmr"] = cols["fmr_iso"] * ok
-    cols["gfnmr"] = (1 - ok) + ok * cols["fnmr_iso"]
+    if not vc.listed:
+        fta = rate(vc.n_fta, vc.n_images)
+        ok = (1 - fta) ** 2  # (1 - FTE)(1 - FTA), FTE = FTA in an all-pairs plan
+        cols["gfmr"] = cols["fmr_iso"] * ok
+        cols["gfnmr"] = (1 - ok) + ok * cols["fnmr_iso"]
     df = pd.DataFrame(cols)
     df["reference_group"] = ref.name(view)
     df["reference_rule"] = ref.rule
@@ -236,6 +259,8 @@ def verification_tables(
 
 def mark_simulated(tables: VerificationTables) -> None:
     """Simulated results say so in every table (a first column ``data = SIMULATED``)."""
-    for df in (tables.by_group, tables.cross_group, tables.summary):
+    for df in (tables.by_group, tables.cross_group, tables.summary, tables.eer):
+        if df is None:
+            continue
         if len(df.columns) and "data" not in df.columns:
             df.insert(0, "data", "SIMULATED")

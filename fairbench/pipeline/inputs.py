@@ -56,7 +56,10 @@ def matcher_record(inp: Inputs) -> dict[str, Any]:
 
 def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool = True,
                  dataset: Dataset | None = None, source: str | None = None) -> Inputs:
-    """Load the dataset and matcher (or take the given ones) and extract every template."""
+    """Load the dataset and matcher (or take the given ones) and extract every template.
+
+    A matcher that gives scores instead of templates (``gives_scores``) gets no templates
+    here: its pipeline reads its comparisons (:mod:`fairbench.pipeline.scores`)."""
     t0 = time.perf_counter()
     created = provenance.utc_now()
     timings: dict[str, float] = {}
@@ -69,8 +72,10 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
     if matcher is None:
         matcher = build_matcher(config.matcher.name, config.matcher.params)
         source = source or "config"
+    scored = gives_scores(matcher)
     if dataset is None:
-        dataset = load_dataset(config.dataset, require_files=matcher.needs_images)
+        dataset = load_dataset(config.dataset, require_files=matcher.needs_images,
+                               subjects=scored)
     check_configured(config.settings().reference_group, dataset.manifest.frame,
                      dataset.attributes, f"{config.mode}.reference_group")
     source = source or "object passed to fairbench.run"
@@ -84,6 +89,9 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
         config = config.model_copy(update={"matcher": config.matcher.model_copy(update={
             "name": info.name, "params": matcher.params.model_dump(mode="json")})})
     timings["load"] = time.perf_counter() - t0
+    if scored:
+        return Inputs(config, dataset, matcher, info, no_templates(0), created, source,
+                      timings, t0)
     t1 = time.perf_counter()
     cache = None
     if config.cache.enabled and matcher.needs_images:
@@ -94,6 +102,18 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
                             config.dataset.max_image_pixels)
     timings["templates"] = time.perf_counter() - t1
     return Inputs(config, dataset, matcher, info, tpl, created, source, timings, t0)
+
+
+def gives_scores(matcher: Matcher) -> bool:
+    """Whether a matcher hands over scored comparisons rather than templates."""
+    return bool(getattr(matcher, "gives_scores", False))
+
+
+def no_templates(n: int) -> Templates:
+    """Placeholder templates for ``n`` samples of a comparison list: nothing was acquired
+    here, so nothing failed to be (the record says acquisition was not measured)."""
+    return Templates(np.zeros((n, 0), np.float32), np.ones(n, dtype=bool), [""] * n,
+                     np.full(n, np.nan), np.full(n, -1, dtype=np.int64))
 
 
 def images_frame(inp: Inputs) -> Any:

@@ -47,6 +47,18 @@ def make_plan(frame: pd.DataFrame, attributes: Sequence[str],
     ``banded`` maps a band attribute to (its numeric source column, band edges), e.g.
     ``{"age_band": ("age", [0, 5, 14, 21, 45, 70])}``.
     """
+    plan = make_codes(frame, attributes, banded)
+    try:
+        check_mated(plan.subject, plan.subjects)  # before any pair is allocated
+    except TooManyPairs as exc:
+        raise DataError(str(exc)) from None
+    plan.mated_i, plan.mated_j = mated_pairs(plan.subject)
+    return plan
+
+
+def make_codes(frame: pd.DataFrame, attributes: Sequence[str],
+               banded: Mapping[str, tuple[str, Sequence[float]]] | None = None) -> Plan:
+    """:func:`make_plan` without the mated pairs (a comparison list brings its own)."""
     subj_codes, subjects = pd.factorize(frame["subject_id"].astype(str), sort=True)
     attrs = list(attributes)
     keys = frame[attrs].astype(str) if attrs else pd.DataFrame(index=frame.index)
@@ -59,14 +71,11 @@ def make_plan(frame: pd.DataFrame, attributes: Sequence[str],
         strata = pd.DataFrame(index=range(1 if len(frame) else 0))
         stratum = np.zeros(len(frame), dtype=np.int64)
     subject = np.asarray(subj_codes, dtype=np.int64)
-    try:
-        check_mated(subject, [str(x) for x in subjects])  # before any pair is allocated
-    except TooManyPairs as exc:
-        raise DataError(str(exc)) from None
-    mi, mj = mated_pairs(subject)
+    empty = np.zeros(0, dtype=np.int64)
     bands = {}
     for name, (source, edges) in (banded or {}).items():
         if name in attrs and source in frame.columns:
             values = pd.to_numeric(frame[source], errors="coerce").to_numpy(dtype=float)
             bands[name] = PairBanding(values, tuple(float(e) for e in edges))
-    return Plan(subject, stratum, strata, [str(s) for s in subjects], mi, mj, bands)
+    return Plan(subject, stratum, strata, [str(s) for s in subjects], empty, empty.copy(),
+                bands)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fairbench.core.codes import PairBanding, Plan
-from fairbench.core.counts import Binning, VerificationCounts
+from fairbench.core.counts import Binning, ListedDesign, VerificationCounts
 from fairbench.core.search import FIELDS, SearchOutcomes
 from fairbench.errors import FairbenchError
 from fairbench.results.folder import save_npz
@@ -84,6 +84,19 @@ def _consistent(path: Path, codes: StoredCodes, counts: VerificationCounts | Non
         for name, a in (("kept_i", counts.kept_i), ("kept_j", counts.kept_j)):
             if len(a) and (a.min() < 0 or a.max() >= n):
                 problems.append(f"{name} holds image indices outside 0..{n - 1}")
+        L = counts.listed
+        if L is not None:
+            if not (len(L.pair_a) == len(L.pair_b) == len(L.pair_slot) == len(L.pair_count)):
+                problems.append("the listed subject pairs differ in length")
+            elif len(L.pair_slot) and (L.pair_slot.min() < 0 or L.pair_slot.max() >= P):
+                problems.append("listed subject pairs name stratum pairs that do not exist")
+            for name, a in (("nonmated_failed", L.nonmated_failed),
+                            ("window_lo", L.window_lo), ("window_hi", L.window_hi)):
+                if len(a) != P:
+                    problems.append(f"listed:{name} has {len(a)} entries for {P} stratum pairs")
+            if len(L.nonmated_failed) == P and ((L.nonmated_failed < 0).any() or
+                                               (L.nonmated_failed > counts.n_nonmated).any()):
+                problems.append("listed:nonmated_failed exceeds the comparisons it counts")
     if problems:
         raise FairbenchError(f"{path}: damaged or not written by fairbench", problems)
 
@@ -110,14 +123,22 @@ def _codes(z: np.lib.npyio.NpzFile) -> StoredCodes:
     return StoredCodes(plan, acquired, failed, [str(x) for x in z["image_id"]])
 
 
+LISTED = ("pair_a", "pair_b", "pair_slot", "pair_count", "nonmated_failed", "window_lo",
+          "window_hi")
+
+
 def save_counts(path: Path, codes: StoredCodes, counts: VerificationCounts) -> None:
-    """Write counts.npz."""
+    """Write counts.npz (a comparison list's design as ``listed:*`` arrays)."""
     b = counts.binning
+    extra = {}
+    if counts.listed is not None:
+        extra = {f"listed:{k}": getattr(counts.listed, k) for k in LISTED}
+        extra["listed:n_rows"] = np.array(counts.listed.n_rows)
     save_npz(path, **_plan_arrays(codes.plan, codes.acquired, codes.failed, codes.image_ids),
              mated_s=counts.mated_s, hist=counts.hist, n_nonmated=counts.n_nonmated,
              binning=np.array([b.lo, b.hi, b.bins], dtype=np.float64),
              kept_i=counts.kept_i, kept_j=counts.kept_j, kept_s=counts.kept_s,
-             kept_floor_bin=np.array(counts.kept_floor_bin))
+             kept_floor_bin=np.array(counts.kept_floor_bin), **extra)
 
 
 def load_counts(path: Path) -> tuple[StoredCodes, VerificationCounts]:
@@ -132,10 +153,14 @@ def load_counts(path: Path) -> tuple[StoredCodes, VerificationCounts]:
             plan = codes.plan
             plan.mated_i, plan.mated_j, mated_s = plan.mated_i[order], plan.mated_j[order], \
                 mated_s[order]
+            listed = None
+            if "listed:pair_a" in z.files:
+                listed = ListedDesign(*(z[f"listed:{k}"] for k in LISTED),
+                                      int(z["listed:n_rows"]))
             counts = VerificationCounts(
                 len(plan.strata), Binning(float(lo), float(hi), int(bins)), z["hist"],
                 z["n_nonmated"], mated_s, z["kept_i"], z["kept_j"], z["kept_s"],
-                int(z["kept_floor_bin"]))
+                int(z["kept_floor_bin"]), listed)
         except KeyError as exc:
             raise FairbenchError(f"{path}: lacks array {exc}") from None
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:

@@ -51,6 +51,7 @@ class CaptureRecord(_Model):
     cache_hits: int
     computed: int
     stage: dict[str, Any] | None = None  # capture stress / liveness / transaction summary
+    measured: bool = True  # False: comparisons were given (score files), not acquired here
 
 
 class _Common(_Model):

@@ -1,0 +1,106 @@
+"""Score files: every 1:1 table of a ``scores`` run equals a brute force over the file.
+
+FMR and FNMR per group, the thresholds of both target rules (fairbench's and
+bob.measure's), the EER and its threshold; with ties, failed comparisons, a distance
+scale, a histogram too coarse for the crossing (the bins around it must be kept) and a
+file sorted by score (the first chunk's range is wrong, so pass 1 runs again).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fairbench
+from tests import scorefixtures as sf
+
+
+def scores_run(tmp_path, rows, fmt="bob4", direction="similarity", rule="fairbench",
+               bins=4096, fixed=(1.0,), chunk_rows=1000, sort=False, **extra):
+    subjects = sf.people()
+    subjects.to_csv(tmp_path / "subjects.csv", index=False)
+    if sort:
+        rows = sorted(rows, key=lambda r: (np.isnan(r.score), r.score))
+    path = (sf.write_bob4 if fmt == "bob4" else sf.write_bob5)(rows, tmp_path / "scores.txt")
+    cfg = {"dataset": {"manifest": str(tmp_path / "subjects.csv"), "attributes": ["grp"]},
+           "matcher": {"name": "scores", "params": {"format": fmt, "path": str(path),
+                                                    "direction": direction,
+                                                    "chunk_rows": chunk_rows}},
+           "verification": {"target_fmr": [0.1, 0.01], "fixed_thresholds": list(fixed),
+                            "threshold_rule": rule, "histogram_bins": bins,
+                            "bootstrap": {"replicates": 0}, **extra}}
+    return fairbench.run(cfg, tmp_path / "out", progress=False), subjects
+
+
+def check(run, rows, subjects, similarity=True, rule="fairbench", fixed=(1.0,)):
+    groups = dict(zip(subjects.subject_id, subjects.grp))
+    gen, imp = sf.brute(rows, groups, similarity)
+    bg = run.tables["verification_by_group"]
+    pts = {p.label: p for p in run.operating_points}
+    want_t = {f"fmr={f:g}": sf.threshold(imp["all"], f, rule) for f in (0.1, 0.01)}
+    for label, t in want_t.items():
+        assert pts[label].similarity == t, label
+    for v in fixed:
+        want_t[f"fixed={v:g}"] = v if similarity else -v
+    for label, t in want_t.items():
+        for g in ("all", *sf.GROUPS):
+            row = bg[(bg.operating_point == label) & (bg.group == g)].iloc[0]
+            assert row.n_nonmated == len(imp[g]) and row.n_mated == len(gen[g])
+            assert row.fmr_errors == (imp[g] >= t).sum(), (label, g)
+            assert row.fnmr_errors == (gen[g] < t).sum(), (label, g)
+            assert row.n_nonmated_completed == np.isfinite(imp[g]).sum()
+            assert row.fnmr_iso_errors == ((gen[g] < t) & np.isfinite(gen[g])).sum()
+    eer = run.tables["eer_by_group"].set_index("group")
+    for g in ("all", *sf.GROUPS):
+        e, t = sf.eer(gen[g], imp[g])
+        assert eer.loc[g, "eer"] == pytest.approx(e, abs=1e-12), g
+        native = t if similarity else -t
+        assert eer.loc[g, "eer_threshold_native"] == pytest.approx(native, abs=1e-12), g
+
+
+@pytest.mark.parametrize("rule", ["fairbench", "bob"])
+def test_bob4_tables_equal_brute_force(tmp_path, rule):
+    rows = sf.scored_rows(sf.people())
+    run, subjects = scores_run(tmp_path, rows, rule=rule)
+    check(run, rows, subjects, rule=rule)
+    assert run.record["comparisons"]["listed"] == len(rows)
+    assert run.record["capture"]["measured"] is False
+    assert "fta" not in run.tables["verification_by_group"]
+
+
+def test_distance_scale_and_bob5(tmp_path):
+    rows = sf.scored_rows(sf.people(), seed=1, distance=True)
+    run, subjects = scores_run(tmp_path, rows, fmt="bob5", direction="distance",
+                               fixed=(-1.0,))
+    check(run, rows, subjects, similarity=False, fixed=(-1.0,))
+    t = run.tables["verification_by_group"]
+    row = t[(t.operating_point == "fmr=0.1") & (t.group == "all")].iloc[0]
+    assert row.threshold_native == -row.threshold_similarity != 0  # distances read back
+
+
+def test_coarse_bins_and_a_sorted_file_stay_exact(tmp_path):
+    """64 bins: each group's crossing falls inside a bin whose scores must be kept; the
+    file sorted by score gives pass 1 a wrong range, so it runs again."""
+    rows = sf.scored_rows(sf.people(), seed=2)
+    run, subjects = scores_run(tmp_path, rows, bins=64, sort=True)
+    check(run, rows, subjects)
+    _, counts = run.arrays
+    L = counts.listed
+    assert ((L.window_lo <= L.window_hi) & (L.window_lo < counts.kept_floor_bin)).any()
+    finite = [r.score for r in rows if not np.isnan(r.score)]
+    assert counts.binning.lo <= min(finite) and counts.binning.hi > max(finite)
+
+
+def test_report_rebuilds_the_same_tables(tmp_path):
+    from fairbench.report.rebuild import build_report
+
+    rows = sf.scored_rows(sf.people(), seed=3)
+    run, _ = scores_run(tmp_path, rows)
+    folder = run.run_dir / "tables"
+    before = {p.name: p.read_bytes() for p in folder.glob("*.csv")}
+    for p in folder.glob("*"):
+        p.unlink()
+    build_report(run.run_dir)
+    after = {p.name: p.read_bytes() for p in folder.glob("*.csv")}
+    assert before == after and "eer_by_group.csv" in after
+    assert (run.run_dir / "report.html").is_file()
