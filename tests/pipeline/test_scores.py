@@ -28,7 +28,7 @@ def scores_run(tmp_path, rows, fmt="bob4", direction="similarity", rule="fairben
                                                     "chunk_rows": chunk_rows}},
            "verification": {"target_fmr": [0.1, 0.01], "fixed_thresholds": list(fixed),
                             "threshold_rule": rule, "histogram_bins": bins,
-                            "bootstrap": {"replicates": 0}, **extra}}
+                            "bootstrap": {"replicates": 0}} | extra}
     return fairbench.run(cfg, tmp_path / "out", progress=False), subjects
 
 
@@ -104,3 +104,46 @@ def test_report_rebuilds_the_same_tables(tmp_path):
     after = {p.name: p.read_bytes() for p in folder.glob("*.csv")}
     assert before == after and "eer_by_group.csv" in after
     assert (run.run_dir / "report.html").is_file()
+
+
+def test_bootstrap_intervals_equal_reweighting_every_listed_comparison(tmp_path):
+    """A subject drawn k times brings its comparisons k times: an impostor row of persons
+    a and b counts w_a * w_b times, a genuine row w_a times; the intervals in the tables
+    equal percentiles of those rates computed row by row."""
+    from fairbench.metrics.bootstrap import percentile_interval
+    from fairbench.metrics.groups import make_view
+    from tests.metrics.test_bootstrap import table_weights
+
+    rows = sf.scored_rows(sf.people(), seed=4)
+    R, seed = 40, 3
+    run, subjects = scores_run(tmp_path, rows, bootstrap={"replicates": R, "seed": seed})
+    codes, _ = run.arrays
+    plan = codes.plan
+    view = make_view(plan, ["grp"])
+    w = table_weights(view.subject_group(plan), R, seed, "grp").astype(float)
+    code = {s: k for k, s in enumerate(plan.subjects)}
+    groups = dict(zip(subjects.subject_id, subjects.grp))
+    a = np.array([code[r.probe_subject] for r in rows])
+    b = np.array([code[r.reference_subject] for r in rows])
+    s = np.array([-np.inf if np.isnan(r.score) else r.score for r in rows])
+    ga = np.array([groups[r.probe_subject] for r in rows])
+    gb = np.array([groups[r.reference_subject] for r in rows])
+    mated = a == b
+    bg = run.tables["verification_by_group"]
+    for p in run.operating_points:
+        if not p.supported:
+            continue
+        t = p.similarity
+        for g in sf.GROUPS:
+            imp = ~mated & (ga == g) & (gb == g)
+            gen = mated & (ga == g)
+            ww = w[:, a[imp]] * w[:, b[imp]]
+            fmr = (ww * (s[imp] >= t)).sum(1) / ww.sum(1)
+            wg = w[:, a[gen]]
+            fnmr = (wg * (s[gen] < t)).sum(1) / wg.sum(1)
+            row = bg[(bg.attribute == "grp") & (bg.group == g) &
+                     (bg.operating_point == p.label)].iloc[0]
+            for name, x in (("fmr", fmr), ("fnmr", fnmr)):
+                lo, hi = percentile_interval(x[:, None])
+                assert row[f"{name}_boot_low"] == pytest.approx(lo[0], abs=1e-12)
+                assert row[f"{name}_boot_high"] == pytest.approx(hi[0], abs=1e-12)
