@@ -262,3 +262,36 @@ def matrix_chunks(p: ScoresParams) -> Iterator[RawChunk]:
         r, c = np.nonzero(made)
         yield RawChunk(Keys(r.astype(np.int64), list(ids)), Keys(col_codes[c], list(cols)),
                        None, None, vals[r, c], r0 + 2)
+
+
+def candidate_chunks(p: ScoresParams) -> Iterator[tuple[Keys, Keys, np.ndarray, Keys,
+                                                          np.ndarray, int]]:
+    """(search ids, probe ids, rank, candidate ids, score, first line) per chunk of a 1:N
+    candidate list; an empty candidate id marks a search that returned nobody."""
+    f = Path(p.path)  # type: ignore[arg-type]
+    have = _header(f)
+    _check_header(f, have, CANDIDATES)
+    types = {c: pa.string() for c in have} | {"rank": pa.float64(), "score": pa.float64()}
+    for b, line in TextReader(f, None, p.chunk_rows, types, "candidate list").batches():
+        rank = np.asarray(b.column("rank").to_numpy(zero_copy_only=False), dtype=np.float64)
+        yield (keys(b.column("search_id")), keys(b.column("probe_id")), rank,
+               keys(b.column("candidate_id")), scores(b.column("score")), line)
+
+
+def search_list(p: ScoresParams) -> tuple[list[str], list[str]]:
+    """(search ids, probe ids) of every search made, from ``params.searches``."""
+    f = Path(p.searches)  # type: ignore[arg-type]
+    have = _header(f)
+    _check_header(f, have, ("search_id", "probe_id"))
+    sid: list[str] = []
+    pid: list[str] = []
+    for b, _ in TextReader(f, None, p.chunk_rows, {c: pa.string() for c in have},
+                           "search list").batches():
+        sid += [str(x) for x in b.column("search_id").to_pylist()]
+        pid += [str(x) for x in b.column("probe_id").to_pylist()]
+    return sid, pid
+
+
+def gallery_ids(p: ScoresParams) -> list[str]:
+    """The enrolled image or subject ids of a candidate list's gallery."""
+    return _id_list(p.gallery, "gallery")  # type: ignore[arg-type]

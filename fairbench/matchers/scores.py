@@ -20,7 +20,9 @@ Formats (``params.format``):
 - ``pyeer``: pyeer's genuine and impostor files (``genuine``, ``impostor``); each line ends
   in the score and must start with the probe and reference image ids;
 - ``candidates`` (1:N): ``search_id, probe_id, rank, candidate_id, score`` rows of a
-  vendor's own search engine (see :mod:`fairbench.pipeline.candidates`).
+  vendor's own search engine, with the ``gallery`` it searched (one enrolled image or
+  subject id per line) and optionally every ``searches`` made (``search_id, probe_id``; a
+  search without candidate rows returned none); see :mod:`fairbench.pipeline.candidates`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from fairbench.provenance import file_sha256
 Format = Literal["bob4", "bob5", "csv", "matrix", "pyeer", "candidates"]
 NEEDS: dict[str, tuple[str, ...]] = {
     "bob4": ("path",), "bob5": ("path",), "csv": ("path",), "matrix": ("path",),
-    "pyeer": ("genuine", "impostor"), "candidates": ("path",)}
+    "pyeer": ("genuine", "impostor"), "candidates": ("path", "gallery")}
 
 
 class ScoresParams(StrictParams):
@@ -53,6 +55,8 @@ class ScoresParams(StrictParams):
     rows: Path | None = None  # matrix (.npy): row ids, one per line
     columns: Path | None = None  # matrix (.npy): column ids, one per line
     mask: Path | None = None  # matrix: .npy, non-zero where a comparison was made
+    gallery: Path | None = None  # candidates: the enrolled image or subject ids
+    searches: Path | None = None  # candidates: search_id, probe_id of every search
     direction: Literal["similarity", "distance"] = "similarity"
     sha256: dict[str, str] = Field(default_factory=dict)  # pins: file key -> sha256
     system: str = ""  # what produced the scores (vendor, model, version), for the record
@@ -74,7 +78,8 @@ class ScoresParams(StrictParams):
 
     def files(self) -> dict[str, Path]:
         """Every input file by its key."""
-        keys = ("path", "genuine", "impostor", "rows", "columns", "mask")
+        keys = ("path", "genuine", "impostor", "rows", "columns", "mask", "gallery",
+                "searches")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 

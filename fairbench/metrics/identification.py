@@ -37,7 +37,7 @@ from fairbench.metrics.groups import ALL, View
 from fairbench.metrics.intervals import rate
 from fairbench.metrics.rates import rate_columns, replicate_key
 from fairbench.metrics.reference import Reference, choose_reference, ratio_to
-from fairbench.metrics.thresholds import fixed_points, target_point
+from fairbench.metrics.thresholds import fixed_points, score_dtype, target_point
 
 
 @dataclass
@@ -61,7 +61,8 @@ def global_points(out: SearchOutcomes, targets: Sequence[float], fixed_native: S
     """Thresholds for a global FPIR over all non-mated searches, then fixed ones."""
     s = out.nonmate_score[~out.mated]
     return [target_point("target_fpir", s, len(s), f, similarity, "non-mated searches")
-            for f in targets] + fixed_points(fixed_native, similarity)
+            for f in targets] + fixed_points(fixed_native, similarity,
+                                             score_dtype(out.nonmate_score))
 
 
 def reference_point(out: SearchOutcomes, view: View, group: str | None, f: float,

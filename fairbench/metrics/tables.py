@@ -28,7 +28,7 @@ from fairbench.metrics.identification import (
     identification_tables,
     reference_point,
 )
-from fairbench.metrics.thresholds import fixed_points, verification_points
+from fairbench.metrics.thresholds import fixed_points, score_dtype, verification_points
 from fairbench.metrics.verification import (
     VerificationTables,
     mark_simulated,
@@ -83,7 +83,8 @@ def identification_results(
     views = make_views(plan, attributes, s.intersections)
     rank = int(reading["rank"])
     targets = global_points(out, reading["target_fpir"], [], similarity)
-    fixed = fixed_points(reading.get("fixed_thresholds") or [], similarity)
+    fixed = fixed_points(reading.get("fixed_thresholds") or [], similarity,
+                         score_dtype(out.nonmate_score))
     refs = choose_references(views, plan, out, targets + fixed, rank, s)
     configured = [v for v in views if v.name in s.reference_group]
     ref_view = configured[0] if configured else next((v for v in views if v.name != "all"),

@@ -144,6 +144,18 @@ class Samples:
             return hit
         return self._add(space, v, self.subject_row[self.codes.subjects[subj]], subj)
 
+    def lookup(self, ids: Keys, side: str, subjects_ok: bool) -> np.ndarray:
+        """Sample code per row of ids that name manifest images (or, with ``subjects_ok``,
+        subjects' enrolled models); -1, recorded as a problem, where neither."""
+        code = np.full(len(ids.values), -1, dtype=np.int64)
+        for k in np.unique(ids.codes).tolist():
+            v = ids.values[k]
+            if v in self.image_row or not subjects_ok or v not in self.subject_row:
+                code[k] = self._resolve(v, None, None, "sample", False, side)
+            else:
+                code[k] = self._resolve(v, None, None, "model", True, side)
+        return code[ids.codes]
+
     def resolve(self, raw: RawChunk, expected: str = "") -> ScoredChunk:
         """The chunk as codes; rows that do not resolve are dropped (and recorded)."""
         p, ps = self._side(raw.probe, raw.probe_subject, "sample", False, "probe")
