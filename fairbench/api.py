@@ -63,7 +63,14 @@ def _compute(cfg: Config, progress: bool, **inputs: Any) -> tuple[RunParts, floa
 
     inp = stage_inputs(cfg, progress=progress, **inputs)
     if gives_scores(inp.matcher):
-        if inp.config.mode == "identification":
+        from fairbench.matchers.scores import ScoresMatcher
+
+        if not isinstance(inp.matcher, ScoresMatcher):  # a matcher that compares pairs
+            if inp.config.mode == "identification":
+                raise ConfigError(f"matcher {inp.info.name!r} compares two images at a "
+                                  "time; 1:N searches need templates or candidate lists")
+            from fairbench.pipeline.compared import compared_verification as pipeline
+        elif inp.config.mode == "identification":
             from fairbench.pipeline.candidates import candidate_identification as pipeline
         else:
             from fairbench.pipeline.scores import scored_verification as pipeline

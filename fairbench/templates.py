@@ -183,3 +183,50 @@ def _assemble(
         if r.n_faces is not None:
             faces[k] = r.n_faces
     return Templates(emb, acquired, reasons, score, faces, hits, computed)
+
+
+class PairScoreCache:
+    """Scores of image pairs from a compare-only matcher, one folder per fingerprint.
+
+    One append-only file of JSON lines (pair key, score, reason), flushed after every
+    batch, so an interrupted run resumes without repeating a call that succeeded; a torn
+    last line (a kill mid-write) is ignored. Transient failures (``error: ...``) are never
+    stored, so they are retried.
+    """
+
+    def __init__(self, root: Path, fingerprint: str) -> None:
+        self.path = Path(root) / fingerprint[:24] / "scores.jsonl"
+        self.known: dict[str, tuple[float | None, str | None]] = {}
+        if self.path.is_file():
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    try:
+                        key, score, reason = json.loads(line)
+                    except (ValueError, TypeError):
+                        continue  # torn or damaged: recomputed
+                    if isinstance(key, str):
+                        self.known[key] = (None if score is None else float(score), reason)
+
+    @staticmethod
+    def key(sha_a: str, sha_b: str) -> str:
+        return f"{sha_a}:{sha_b}"
+
+    def put_many(self, items: Sequence[tuple[str, float | None, str | None]]) -> None:
+        keep = [(k, s, r) for k, s, r in items if not (r and r.startswith("error:"))]
+        if not keep:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            torn = self.path.is_file() and self.path.stat().st_size > 0 and \
+                self.path.read_bytes()[-1:] != b"\n"
+            with open(self.path, "a", encoding="utf-8") as f:
+                if torn:  # a kill mid-line: start a fresh one
+                    f.write("\n")
+                for k, s, r in keep:
+                    f.write(json.dumps([k, s, r]) + "\n")
+                    self.known[k] = (s, r)
+                f.flush()
+        except OSError as exc:
+            raise FairbenchError(
+                f"cannot write the score cache {self.path} ({exc.strerror}); free space, set "
+                "FAIRBENCH_CACHE elsewhere, or run with cache: {enabled: false}") from None

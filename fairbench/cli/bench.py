@@ -52,3 +52,24 @@ def bench_search_cli(
 
     typer.echo(json.dumps(run_search_bench(gallery, probes, dim, k, threads=threads,
                                            repeats=repeats)))
+
+
+@command(bench_app, "scores")
+def bench_scores_cli(
+    rows: Annotated[int, typer.Option(help="Comparisons in the simulated bob4 file.")
+                    ] = 10_000_000,
+    subjects: Annotated[int, typer.Option(help="People (each one model; rows / subjects^2 "
+                                                "probe samples each).")] = 2000,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates of the tables.")
+                          ] = 200,
+    folder: Annotated[str | None, typer.Option(help="Keep (and reuse) the file here.")
+                      ] = None,
+) -> None:
+    """The score-file engine vs one plain PyArrow pass over the same file; prints JSON."""
+    import json
+    from pathlib import Path
+
+    from fairbench.bench.scores import run_scores_bench
+
+    typer.echo(json.dumps(run_scores_bench(rows, subjects, replicates,
+                                           Path(folder) if folder else None)))

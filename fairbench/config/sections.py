@@ -116,6 +116,13 @@ class BootstrapConfig(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class ImpostorSample(_Strict):
+    """For compare-only matchers: how many impostor pairs to sample (stratified, seeded)."""
+
+    pairs: int = Field(ge=1, le=50_000_000)
+    seed: int = Field(0, ge=0)
+
+
 class VerificationConfig(_Strict):
     """1:1 operating points and how results are read."""
 
@@ -124,6 +131,9 @@ class VerificationConfig(_Strict):
     #: how a target FMR becomes a threshold: fairbench's (the pooled FMR is at most the
     #: target) or bob.measure's far_threshold (an impostor score; see metrics.thresholds)
     threshold_rule: Literal["fairbench", "bob"] = "fairbench"
+    #: compare-only matchers (a server that scores two images): every mated pair plus
+    #: this stratified sample of impostor pairs (see fairbench.plan.sampled)
+    impostor_sample: ImpostorSample | None = None
     reference_group: dict[str, str] = Field(default_factory=dict)
     confidence: float = Field(0.95, gt=0, lt=1)
     min_errors: int = Field(30, ge=1)

@@ -53,6 +53,8 @@ class ListedDesign:
     window_lo: np.ndarray
     window_hi: np.ndarray
     n_rows: int = 0  # comparisons read
+    #: (P,) impostor pairs each stratum pair has in all, where the list is a sample of them
+    population: np.ndarray | None = None
 
 
 @dataclass

@@ -13,9 +13,9 @@ required, so info() is complete before the first call and every answer is checke
 (templates and ``no_face``) are cached per image by the template cache, so a rerun repeats
 only calls that failed; a failure marked ``error:`` (5xx, 429, other 4xx, timeouts, no
 connection, malformed answers) is never cached. 401/403 stop the run (MatcherError).
-``mode: compare`` (two images in, a score out) is reserved for the score-list engine;
-:meth:`HttpMatcher.compare_bytes` is its seam. The client pieces live in
-:mod:`fairbench.matchers.http_client` and :mod:`fairbench.matchers.http_guard`.
+``mode: compare`` (``{"image_a": ..., "image_b": ...}`` -> ``{"score": x}``) gives scores of
+an explicit list of pairs (:mod:`fairbench.pipeline.compared`), not templates. The client
+pieces live in :mod:`fairbench.matchers.http_client` and :mod:`~.http_guard`.
 """
 
 from __future__ import annotations
@@ -48,13 +48,15 @@ from fairbench.matchers.http_client import (
     TransportParams,
     dig,
     map_ordered,
+    mime_of,
+    rejected_request,
+    suffix_of,
 )
 from fairbench.matchers.http_guard import check_names, check_transport, read_api_key
 from fairbench.matchers.images import MAX_PIXELS, UNREADABLE, decode
 
-COMPARE_PLANNED = ("matcher.params.mode: compare (two images in, a score out) runs through "
-                   "the score-list engine on an explicit comparison list, which is planned; "
-                   "for a template run use mode: embed")
+COMPARE_PLANNED = ("matcher.params.mode: compare (two images in, a score out) gives scores "
+                   "of image pairs, not templates; for templates use mode: embed")
 
 
 class HttpFields(StrictParams):
@@ -79,12 +81,13 @@ class HttpParams(TransportParams):
     extra_fields: dict[str, str | int | float | bool] = Field(default_factory=dict)
     embedding_size: PositiveInt | None = None  # required for embed; other sizes: invalid
     similarity: Similarity = "cosine"
+    score_direction: Literal["similarity", "distance"] = "similarity"  # compare's scores
 
 
 #: Params that change what the server returns (the fingerprint); pacing, retries and the
 #: key's source do not, so changing them keeps the template cache.
 _BEHAVIOUR = ("mode", "url", "model", "upload", "fields", "extra_fields", "headers",
-              "embedding_size", "similarity")
+              "embedding_size", "similarity", "score_direction")
 
 
 class HttpMatcher(Matcher):
@@ -106,6 +109,11 @@ class HttpMatcher(Matcher):
                 "and every answer is checked against it")
         self._transport = HttpTransport(p, read_api_key(p))
         self._check_lock = threading.Lock()
+
+    @property
+    def gives_scores(self) -> bool:
+        """``mode: compare`` hands over scored pairs (see the module docstring)."""
+        return self.params.mode == "compare"  # type: ignore[attr-defined]
 
     # --- the protocol -------------------------------------------------------------------
     def embed_bytes(self, blobs: Sequence[bytes | None], max_pixels: int = MAX_PIXELS
@@ -160,7 +168,7 @@ class HttpMatcher(Matcher):
             body = {k: base64.b64encode(v).decode("ascii") for k, v in images.items()}
             return {"content": json.dumps({**body, **extra}).encode(),
                     "headers": {"Content-Type": "application/json"}}
-        files = {k: (f"{k}{_suffix(v)}", v, _mime(v)) for k, v in images.items()}
+        files = {k: (f"{k}{suffix_of(v)}", v, mime_of(v)) for k, v in images.items()}
         data = {k: json.dumps(v) if isinstance(v, bool) else str(v) for k, v in extra.items()}
         return {"files": files, "data": data}
 
@@ -193,7 +201,7 @@ class HttpMatcher(Matcher):
         """The outcome of a reply that carries no usable answer, else None."""
         if reply.error is not None:
             return FaceResult.failed(f"error: {reply.error}")
-        if reply.status == 422 and not _rejected_request(reply.body):
+        if reply.status == 422 and not rejected_request(reply.body):
             return self._no_face(reply)
         if reply.status is not None and 300 <= reply.status < 400:
             return FaceResult.failed(f"error: http {reply.status} (redirects are not followed:"
@@ -231,6 +239,20 @@ class HttpMatcher(Matcher):
             return None, "invalid_score: not a number"
         return float(value), None
 
+    def compare_pairs(self, pairs: Sequence[tuple[bytes | None, bytes | None]],
+                      max_pixels: int = MAX_PIXELS) -> list[tuple[float | None, str | None]]:
+        """:meth:`compare_bytes` over many pairs, ``concurrency`` at a time, in order; an
+        image that is not one (or too large) is a recorded failure, never sent."""
+        def one(pair: tuple[bytes | None, bytes | None]) -> tuple[float | None, str | None]:
+            for data in pair:
+                with self._check_lock:
+                    failure = decode(data, max_pixels).failure
+                if failure is not None or data is None:
+                    return None, failure or UNREADABLE
+            return self.compare_bytes(pair[0], pair[1])  # type: ignore[arg-type]
+
+        return map_ordered(one, list(pairs), self.params.concurrency)  # type: ignore
+
     def _embed_mode(self) -> None:
         if self.params.mode != "embed":  # type: ignore[attr-defined]
             raise MatcherError(COMPARE_PLANNED)
@@ -245,9 +267,10 @@ class HttpMatcher(Matcher):
     def info(self) -> MatcherInfo:
         """The model label, where images are sent, the configured template size and the
         score semantics; no network."""
-        self._embed_mode()
         p: HttpParams = self.params  # type: ignore[assignment]
-        euclid = self.similarity == "euclidean"
+        compare = p.mode == "compare"
+        kind = p.score_direction if compare else self.similarity
+        lower = kind in ("euclidean", "distance")
         import httpx
 
         return MatcherInfo(
@@ -255,10 +278,11 @@ class HttpMatcher(Matcher):
             version=f"{p.model} (server-side) via fairbench {__version__}, "
             f"httpx {httpx.__version__}",
             weights_sha256={},
-            embedding_size=int(p.embedding_size or 0),
-            similarity=self.similarity,
-            native_score="euclidean distance" if euclid else "cosine similarity",
-            native_direction="lower_is_more_alike" if euclid else "higher_is_more_alike",
+            embedding_size=0 if compare else int(p.embedding_size or 0),
+            similarity=kind,  # type: ignore[arg-type]
+            native_score=f"the server's {kind} of two images" if compare else
+            "euclidean distance" if lower else "cosine similarity",
+            native_direction="lower_is_more_alike" if lower else "higher_is_more_alike",
             details={
                 "mode": p.mode, "model": p.model, "url": p.url,
                 "images_sent_to": self.host, "remote": self.remote,
@@ -273,22 +297,3 @@ class HttpMatcher(Matcher):
     def close(self) -> None:
         """Close the shared HTTP client (reopened on the next call)."""
         self._transport.close()
-
-
-def _rejected_request(body: Any) -> bool:
-    """A 422 that says the *request* was malformed (FastAPI's validation errors: a list of
-    ``{"loc": ..., "msg": ...}``), e.g. a wrong field name: not a missing face."""
-    detail = body.get("detail") if isinstance(body, dict) else None
-    return isinstance(detail, list) and any(isinstance(d, dict) and "loc" in d for d in detail)
-
-
-def _mime(data: bytes) -> str:
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png"
-    return "application/octet-stream"
-
-
-def _suffix(data: bytes) -> str:
-    return {"image/jpeg": ".jpg", "image/png": ".png"}.get(_mime(data), "")

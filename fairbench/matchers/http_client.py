@@ -243,3 +243,22 @@ def map_ordered(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[
             for f in futures:
                 f.cancel()
             raise
+
+
+def rejected_request(body: Any) -> bool:
+    """A 422 that says the *request* was malformed (FastAPI's validation errors: a list of
+    ``{"loc": ..., "msg": ...}``), e.g. a wrong field name: not a missing face."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return isinstance(detail, list) and any(isinstance(d, dict) and "loc" in d for d in detail)
+
+
+def mime_of(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    return "application/octet-stream"
+
+
+def suffix_of(data: bytes) -> str:
+    return {"image/jpeg": ".jpg", "image/png": ".png"}.get(mime_of(data), "")

@@ -122,6 +122,8 @@ class ViewCounts:
             sg = ga[L.pair_slot] == gb[L.pair_slot]
             self.den_pairs = (L.pair_a[sg], L.pair_b[sg], ga[L.pair_slot][sg],
                               L.pair_count[sg])
+        self.population = None if L is None or L.population is None else np.bincount(
+            ga[same], weights=L.population[same], minlength=G).astype(np.int64)
         self.n_mated_completed = np.bincount(mg[self.in_group & self.completed], minlength=G)
         self.kg_a, self.kg_b = ig[counts.kept_i], ig[counts.kept_j]
         self.k_same = self.kg_a == self.kg_b
@@ -171,6 +173,8 @@ def _rows(view: View, vc: ViewCounts, counts: VerificationCounts, op: OperatingP
                             "label_source": label_source, **point_columns(op)}
     cols |= rate_columns("fmr", fm_err, vc.n_nonmated, s)
     cols |= rate_columns("fnmr", fnm_err, vc.n_mated, s)
+    if vc.population is not None:  # a sampled list: the FMR estimates the population's
+        cols["n_nonmated_population"] = vc.population
     cols |= {"n_subjects": vc.n_subjects, "n_images": vc.n_images}
     if not vc.listed:  # a comparison list says nothing about acquisition
         cols |= rate_columns("fta", vc.n_fta, vc.n_images, s)

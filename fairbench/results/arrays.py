@@ -134,6 +134,8 @@ def save_counts(path: Path, codes: StoredCodes, counts: VerificationCounts) -> N
     if counts.listed is not None:
         extra = {f"listed:{k}": getattr(counts.listed, k) for k in LISTED}
         extra["listed:n_rows"] = np.array(counts.listed.n_rows)
+        if counts.listed.population is not None:
+            extra["listed:population"] = counts.listed.population
     save_npz(path, **_plan_arrays(codes.plan, codes.acquired, codes.failed, codes.image_ids),
              mated_s=counts.mated_s, hist=counts.hist, n_nonmated=counts.n_nonmated,
              binning=np.array([b.lo, b.hi, b.bins], dtype=np.float64),
@@ -156,7 +158,9 @@ def load_counts(path: Path) -> tuple[StoredCodes, VerificationCounts]:
             listed = None
             if "listed:pair_a" in z.files:
                 listed = ListedDesign(*(z[f"listed:{k}"] for k in LISTED),
-                                      int(z["listed:n_rows"]))
+                                      int(z["listed:n_rows"]),
+                                      z["listed:population"] if "listed:population" in z.files
+                                      else None)
             counts = VerificationCounts(
                 len(plan.strata), Binning(float(lo), float(hi), int(bins)), z["hist"],
                 z["n_nonmated"], mated_s, z["kept_i"], z["kept_j"], z["kept_s"],

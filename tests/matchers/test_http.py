@@ -432,8 +432,7 @@ def test_fingerprint_follows_what_changes_answers():
         assert build_matcher("http", {**base, **over}).fingerprint() == fp, over
 
 
-def test_compare_mode_is_a_seam_for_the_score_list_engine(blobs, london16, london16_manifest,
-                                                          tmp_path):
+def test_compare_bytes_answers_and_failures(blobs):
     with FaceServer() as srv:
         m = build_matcher("http", hp(srv.compare_url, mode="compare"))
         assert isinstance(m, HttpMatcher)
@@ -444,10 +443,6 @@ def test_compare_mode_is_a_seam_for_the_score_list_engine(blobs, london16, londo
         no_face = m.compare_bytes(blobs[0], blobs[1])
         srv.script = lambda k, c: (503, {}, {})
         down = m.compare_bytes(blobs[0], blobs[1])
-        with pytest.raises(MatcherError, match="score-list engine"):
-            fairbench.run(config(london16_manifest, london16, "http",
-                                 hp(srv.compare_url, mode="compare"), None),
-                          tmp_path / "o", progress=False)
         with pytest.raises(MatcherError, match="needs mode: compare"):
             build_matcher("http", hp(srv.url)).compare_bytes(blobs[0], blobs[1])
     assert same[1] is None and same[0] == pytest.approx(1.0)
@@ -455,4 +450,5 @@ def test_compare_mode_is_a_seam_for_the_score_list_engine(blobs, london16, londo
     assert no_face == (None, "no_face: no face in image_b")
     assert down == (None, "error: http 503 after 2 retries")
     assert first.images == [blobs[0], blobs[0]] and "image_id" not in first.fields
-    assert "score-list engine" in COMPARE_PLANNED
+    assert m.gives_scores and not build_matcher("http", hp(srv.url)).gives_scores
+    assert "mode: embed" in COMPARE_PLANNED
