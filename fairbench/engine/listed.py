@@ -69,6 +69,7 @@ class _PairMerger:
         self.codes: list[np.ndarray] = []
         self.counts: list[np.ndarray] = []
         self.pending = 0
+        self.merged = 0  # distinct codes after the last merge
 
     def add(self, sa: np.ndarray, sb: np.ndarray, slot: np.ndarray) -> None:
         lo, hi = np.minimum(sa, sb), np.maximum(sa, sb)
@@ -76,7 +77,9 @@ class _PairMerger:
         self.codes.append(code)
         self.counts.append(cnt)
         self.pending += len(code)
-        if self.pending > 8_000_000 and len(self.codes) > 1:
+        # merge when the unmerged part is as large as the merged one (and at least 8 M):
+        # each code is re-sorted O(log n) times, memory stays within twice the distinct ones
+        if self.pending - self.merged > max(8_000_000, self.merged) and len(self.codes) > 1:
             self._merge()
 
     def _merge(self) -> None:
@@ -84,7 +87,7 @@ class _PairMerger:
         u, inv = np.unique(code, return_inverse=True)
         self.codes = [u]
         self.counts = [np.bincount(inv, weights=np.concatenate(self.counts)).astype(np.int64)]
-        self.pending = len(u)
+        self.pending = self.merged = len(u)
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if not self.codes:

@@ -60,6 +60,7 @@ class ScoresParams(StrictParams):
     direction: Literal["similarity", "distance"] = "similarity"
     sha256: dict[str, str] = Field(default_factory=dict)  # pins: file key -> sha256
     system: str = ""  # what produced the scores (vendor, model, version), for the record
+    simulated: bool = False  # synthetic scores: every table and the report say SIMULATED
     chunk_rows: int = Field(1_000_000, ge=1000, le=50_000_000)  # rows per chunk read
 
     @model_validator(mode="after")
@@ -125,7 +126,8 @@ class ScoresMatcher(Matcher):
             embedding_size=0, similarity=self.p.direction,  # type: ignore[arg-type]
             native_score=f"{self.p.direction} read from a {self.p.format} file",
             native_direction=direction,  # type: ignore[arg-type]
-            details={"format": self.p.format, "system": self.p.system})
+            details={"format": self.p.format, "system": self.p.system,
+                     "simulated": self.p.simulated})
 
     def embed_batch(self, images: Sequence[np.ndarray]) -> list[FaceResult]:
         raise MatcherError("the scores matcher reads comparisons from files; it has no "

@@ -72,6 +72,7 @@ def identification_results(
     plan: Plan, outcomes: Mapping[str, SearchOutcomes], gallery_sizes: Mapping[str, int],
     sweeps: Sequence[Mapping[str, Any]], reading: Mapping[str, Any], s: Settings,
     attributes: Sequence[str], label_sources: Mapping[str, str], similarity: str,
+    simulated: bool = False,
 ) -> IdentificationResults:
     """Thresholds, references and tables of the main search set ``"main"``, and the sweep
     table over the other sets (each at the main run's thresholds, without a bootstrap).
@@ -109,4 +110,8 @@ def identification_results(
             df.insert(0, k, meta[k])
         rows.append(df)
     sweep_table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if simulated:  # every table says so (a first column data = SIMULATED)
+        for df in (tables.by_group, tables.false_candidates, sweep_table):
+            if len(df.columns) and "data" not in df.columns:
+                df.insert(0, "data", "SIMULATED")
     return IdentificationResults(points, tables, sweep_table, gallery_sizes["main"])

@@ -26,6 +26,7 @@ from fairbench.matchers.scores import ScoresMatcher
 from fairbench.metrics.tables import identification_results
 from fairbench.pipeline.inputs import Inputs, no_templates
 from fairbench.pipeline.parts import RunParts, base_record
+from fairbench.pipeline.scores import mark_record
 from fairbench.pipeline.verification import write_config, write_csv
 from fairbench.plan.listed import Samples
 from fairbench.results.arrays import StoredCodes, save_search
@@ -160,7 +161,7 @@ def candidate_identification(inp: Inputs, progress: bool = True) -> RunParts:
     size = len(gallery_subjects)
     res = identification_results(plan, {"main": out}, {"main": size}, [],
                                  ic.model_dump(mode="json"), config.settings(), ds.attributes,
-                                 ds.label_sources, kind)
+                                 ds.label_sources, kind, matcher.p.simulated)
     inp.timings["metrics"] = time.perf_counter() - t
     tables = {"identification_by_group": res.tables.by_group,
               "identification_false_candidates": res.tables.false_candidates}
@@ -175,6 +176,7 @@ def candidate_identification(inp: Inputs, progress: bool = True) -> RunParts:
          "measured by this run; ranks follow fairbench's conservative rule over the listed "
          "scores"])
     record["capture"]["measured"] = False
+    mark_record(record, matcher.p.simulated)
     n = plan.n_images
     role = np.full(n, "probe", dtype=object)
     role[gal[gal >= 0]] = "gallery"

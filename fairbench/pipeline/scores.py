@@ -47,6 +47,14 @@ def chunks_of(matcher: ScoresMatcher, samples: Samples) -> Iterator[ScoredChunk]
         yield samples.resolve(raw)
 
 
+def mark_record(record: dict, simulated: bool) -> None:
+    """Synthetic scores (``params.simulated``) make a simulated run, said everywhere."""
+    if simulated:
+        record["simulated"] = record["dataset"]["simulated"] = True
+        record["notes"].insert(0, "SIMULATED scores (matcher.params.simulated): these numbers "
+                               "describe synthetic data, not a real system")
+
+
 def scored_verification(inp: Inputs, progress: bool = True) -> RunParts:
     """Read the list twice, count, read every group at every operating point."""
     config, ds, matcher = inp.config, inp.dataset, inp.matcher
@@ -80,7 +88,7 @@ def scored_verification(inp: Inputs, progress: bool = True) -> RunParts:
     t = time.perf_counter()
     points, tables = verification_results(
         plan, counts, acquired, failed, vc.model_dump(mode="json"), s, ds.attributes,
-        ds.label_sources, kind, simulated=False)
+        ds.label_sources, kind, simulated=matcher.p.simulated)
     inp.timings["metrics"] = time.perf_counter() - t
     out = tables.named()
     m_failed = int((~np.isfinite(counts.mated_s)).sum())
@@ -93,6 +101,7 @@ def scored_verification(inp: Inputs, progress: bool = True) -> RunParts:
     record = base_record(inp, "verification", "", comparisons, points, tables.by_group,
                          {k: v for k, v in out.items() if k != "fmr_cross_group"}, notes)
     record["capture"]["measured"] = False
+    mark_record(record, matcher.p.simulated)
     codes = StoredCodes(plan, acquired, failed, samples.ids())
     files = {"samples.csv": partial(write_csv, samples.frame_of_samples()),
              "counts.npz": lambda p: save_counts(p, codes, counts),

@@ -76,7 +76,10 @@ class Samples:
     def _side(self, ids: Keys, subjects: Keys | None, space: str, subject_model: bool,
               side: str) -> tuple[np.ndarray, np.ndarray]:
         """(sample code, subject code) per row; -1 where it does not resolve."""
-        uniq, pos = np.unique(ids.codes, return_index=True)
+        first = np.full(len(ids.values), -1, dtype=np.int64)  # first row of each id, O(n)
+        first[ids.codes[::-1]] = np.arange(len(ids.codes) - 1, -1, -1)
+        uniq = np.flatnonzero(first >= 0)
+        pos = first[uniq]
         row_subj = None
         names: list[str] = []
         if subjects is not None:

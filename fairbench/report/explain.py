@@ -43,6 +43,11 @@ def per_group(run_dir: Path, condition: str = "clean") -> tuple[pd.DataFrame, fl
     if rec["mode"] != "verification" or ver is None:
         raise FairbenchError(f"{run_dir}: explain-accuracy reads a 1:1 run folder with "
                              "tables/verification_by_group.csv")
+    if not (rec.get("capture") or {}).get("measured", True) or "fta" not in ver:
+        raise FairbenchError(f"{run_dir}: explain-accuracy splits a headline into capture, "
+                             "liveness and matching errors, but this run read comparisons "
+                             "from score files and measured no capture; its FMR and FNMR "
+                             "are in tables/verification_by_group.csv")
     cap_cfg = (rec.get("config") or {}).get("capture") or {}
     ver = ver[ver["threshold_kind"] == "target_fmr"]
     targets = sorted(ver["target_fmr"].dropna().unique(), reverse=True)

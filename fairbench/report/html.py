@@ -101,10 +101,14 @@ def _provenance(rec: Mapping[str, Any]) -> str:
     cfg = yaml.safe_dump(rec.get("config") or {}, sort_keys=False)
     cap = rec.get("capture") or {}
     comp = rec.get("comparisons") or {}
-    items += [("images acquired", f"{cap.get('n_acquired', '?')} of {cap.get('n_images', '?')}"),
-              ("failure reasons", ", ".join(f"{k}: {v}" for k, v in
-                                            (cap.get("failure_reasons") or {}).items()) or "none"),
-              ("comparisons", ", ".join(f"{k}: {v:,}" for k, v in comp.items()))]
+    if cap.get("measured", True):
+        items += [("images acquired",
+                   f"{cap.get('n_acquired', '?')} of {cap.get('n_images', '?')}"),
+                  ("failure reasons", ", ".join(f"{k}: {v}" for k, v in (
+                      cap.get("failure_reasons") or {}).items()) or "none")]
+    else:
+        items.append(("acquisition", "not measured: comparisons given as scores"))
+    items.append(("comparisons", ", ".join(f"{k}: {v:,}" for k, v in comp.items())))
     return (f"<section id=\"provenance\"><h2>Provenance</h2>{_dl(items)}"
             f"<details><summary>resolved config</summary><pre>{_e(cfg)}</pre></details>"
             "</section>")
@@ -158,7 +162,10 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
         f"<h1>{_e(title)}</h1>{banner}",
         "<p>Error rates by demographic group, each with its 95% interval, counts and "
         "operating point. A single 'accuracy' figure hides who carries the errors; this "
-        + ("report splits it into false match rate (FMR), false non-match rate (FNMR) and "
+        + ("report splits it into false match rate (FMR) and false non-match rate (FNMR); "
+           "the comparisons were given as scores, so failure to acquire was not measured."
+           "</p>" if not (rec.get("capture") or {}).get("measured", True) else
+           "report splits it into false match rate (FMR), false non-match rate (FNMR) and "
            "failure to acquire (FTA).</p>" if rec.get("mode") != "identification" else
            "1:N report splits it into the false positive identification rate of non-mated "
            "searches (FPIR) and the false negative identification rate of mated searches "

@@ -34,8 +34,10 @@ from fairbench.results.run import Run, read_table
 def header(record: Mapping[str, Any]) -> str:
     ds, mt = record["dataset"], record["matcher"]
     sim = " SIMULATED DATA." if record.get("simulated") else ""
+    given = not (record.get("capture") or {}).get("measured", True)
+    what = "comparisons given as scores" if given else f"{ds['n_images']} images"
     return (f"fairbench run {record['run_id']}: matcher {mt['name']} ({mt['version']}), "
-            f"dataset {ds['name']} ({ds['n_subjects']} subjects, {ds['n_images']} images), "
+            f"dataset {ds['name']} ({ds['n_subjects']} subjects, {what}), "
             f"config {record['config_hash'][:12]}.{sim}")
 
 
@@ -87,7 +89,8 @@ def recompute_identification(record: Mapping[str, Any], run_dir: Path
     res = identification_results(codes.plan, outcomes, sizes, record.get("sweeps") or [],
                                  cfg["identification"], settings_of(record), ds["attributes"],
                                  ds["label_sources"], record["matcher"].get("similarity",
-                                                                            "cosine"))
+                                                                            "cosine"),
+                                 bool(record.get("simulated")))
     tables = {"identification_by_group": res.tables.by_group,
               "identification_false_candidates": res.tables.false_candidates,
               "identification_sweeps": res.sweeps}

@@ -16,6 +16,7 @@ from fairbench.report.views import (
     Section,
     by_group_sections,
     cross_group_sections,
+    eer_sections,
     false_candidate_sections,
     fta_sections,
     generic_sections,
@@ -38,6 +39,7 @@ BUILDERS: dict[str, Builder] = {
     "verification_summary": lambda t, all_: summary_sections(
         t, all_.get("verification_by_group")),
     "failure_to_acquire": lambda t, _: fta_sections(t),
+    "eer_by_group": lambda t, _: eer_sections(t),
     "identification_by_group": lambda t, _: identification_sections(t),
     "identification_false_candidates": lambda t, _: false_candidate_sections(t),
     "identification_sweeps": lambda t, _: sweep_sections(t),

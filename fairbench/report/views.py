@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from fairbench.core.operating import describe_row
-from fairbench.report.cells import IMPRECISE, RateCell, ratio_text, value_text
+from fairbench.report.cells import IMPRECISE, RateCell, pct, ratio_text, value_text
 
 #: Above this many groups a cross-group matrix is shown as a list of pairs instead.
 MATRIX_MAX_GROUPS = 8
@@ -173,6 +173,27 @@ def fta_sections(df: pd.DataFrame) -> list[Section]:
     notes = ["FTA: images where no face was found or a template could not be made; their "
              "mated comparisons count as non-matches in FNMR (NIST's convention).", NOTE_CELLS]
     return [Section("Failure to acquire", cols, rows, notes, key="fta")]
+
+
+def eer_sections(df: pd.DataFrame) -> list[Section]:
+    """Equal error rate per group, with the threshold and the two rates there."""
+    def rate(r: dict[str, Any], p: str, n: str) -> str:
+        if r.get(p) is None:
+            return "not computed"
+        return f"{pct(r[p])} [{pct(r[f'{p}_ci_low'])}, {pct(r[f'{p}_ci_high'])}] " \
+               f"(n = {int(r[n]):,})"
+
+    cols = ["attribute", "group", "EER", "threshold", "FMR there", "FNMR there"]
+    rows = [[str(r["attribute"]), _group(r["group"]),
+             "not computed: " + str(r.get("note") or "") if r.get("eer") is None
+             else pct(r["eer"]), "" if r.get("eer_threshold_native") is None
+             else f"{r['eer_threshold_native']:.6g}",
+             rate(r, "eer_fmr", "n_nonmated"), rate(r, "eer_fnmr", "n_mated")]
+            for r in _rows(df)]
+    conv = str(df["eer_convention"].iloc[0]) if "eer_convention" in df and len(df) else ""
+    notes = [f"EER convention: {conv}.", "FMR over same-group impostor comparisons, FNMR over "
+             "mated ones, each with its 95% Clopper-Pearson interval at the EER threshold."]
+    return [Section("Equal error rate", cols, rows, notes, key="eer")]
 
 
 def generic_sections(name: str, table: pd.DataFrame) -> list[Section]:

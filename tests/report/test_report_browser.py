@@ -53,3 +53,33 @@ def test_report_renders_in_chromium(built_report: Path, tmp_path: Path):
     assert all(i["ok"] for i in images)
     for png in (shot, heat, det):
         not_blank(png)
+
+
+def test_a_score_file_report_renders_in_chromium(tmp_path: Path):
+    """A run over a bob score file: its report shows the EER table, says acquisition was
+    not measured, and loads with no console errors or fetches."""
+    import fairbench
+    from fairbench.report.rebuild import build_report
+    from tests import scorefixtures as sf
+
+    chromium = need_program("/usr/bin/chromium", "Chromium", HINT)
+    subjects = sf.people()
+    subjects.to_csv(tmp_path / "subjects.csv", index=False)
+    path = sf.write_bob4(sf.scored_rows(subjects), tmp_path / "scores.txt")
+    run = fairbench.run({
+        "dataset": {"manifest": str(tmp_path / "subjects.csv"), "attributes": ["grp"]},
+        "matcher": {"name": "scores", "params": {"format": "bob4", "path": str(path)}},
+        "verification": {"target_fmr": [0.1], "bootstrap": {"replicates": 20}}},
+        tmp_path / "out", progress=False)
+    build_report(run.run_dir)
+    with Browser(chromium, tmp_path / "profile") as b:
+        b.open((run.run_dir / "report.html").as_uri())
+        text = b.evaluate("document.body.innerText")
+        fetched = b.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+        tables = b.evaluate("[...document.querySelectorAll('table')].map(t => t.id)")
+        shot = b.screenshot(tmp_path / "report.png")
+        problems = b.problems()
+    assert problems == [] and fetched == []
+    assert "Equal error rate" in text and "comparisons given as scores" in text
+    assert "eer" in tables
+    not_blank(shot)
