@@ -841,6 +841,119 @@ def _(study):
     return ["compare", str(a), str(b)]
 
 
+# --- score files and candidate lists --------------------------------------------------
+def score_study(d: Path, text: str, fmt: str = "bob4", extra: str = "") -> list[str]:
+    """A subjects table, a score file holding ``text`` and a config reading it."""
+    (d / "subjects.csv").write_text("subject_id,grp\n" + "".join(
+        f"s{k},{'ab'[k % 2]}\n" for k in range(6)))
+    (d / "scores.txt").write_text(text)
+    (d / "s.yaml").write_text(
+        f"dataset: {{manifest: {d / 'subjects.csv'}, attributes: [grp]}}\n"
+        f"matcher: {{name: scores, params: {{format: {fmt}, path: {d / 'scores.txt'}"
+        f"{extra}}}}}\nverification: {{target_fmr: [0.1], bootstrap: {{replicates: 5}}}}\n")
+    return run_args(d, "s.yaml")
+
+
+GOOD = "".join(f"s{a} s{b} s{b}/x.png {0.9 if a == b else 0.1}\n" for a in range(6)
+               for b in range(6))
+
+
+@case("scores-unknown-subject", "score files", "a bob4 row naming a person the manifest "
+      "lacks", "exit 2 listing every unknown id", says=("'ghost' is not in the manifest",))
+def _(study):
+    return score_study(study, GOOD + "ghost s1 s1/x.png 0.3\n")
+
+
+@case("scores-short-line", "score files", "a bob4 line with a field missing",
+      "exit 2 naming the line", says=("line 37:", "malformed"))
+def _(study):
+    return score_study(study, GOOD + "s1 s2 0.3\n")
+
+
+@case("scores-not-a-number", "score files", "a score that is text", "exit 2",
+      says=("not a number",))
+def _(study):
+    return score_study(study, GOOD + "s1 s2 s2/x.png high\n")
+
+
+@case("scores-runs-of-spaces", "score files", "fields separated by several spaces",
+      "exit 2 saying how fields must be separated", says=("runs of spaces",))
+def _(study):
+    return score_study(study, GOOD.replace(" ", "   ", 1))
+
+
+@case("scores-empty-file", "score files", "an empty score file", "exit 2",
+      says=("no rows",))
+def _(study):
+    return score_study(study, "")
+
+
+@case("scores-not-utf8", "score files", "a score file in Latin-1 with accented ids",
+      "exit 2: not UTF-8", says=("not UTF-8",))
+def _(study):
+    out = score_study(study, "")
+    (study / "scores.txt").write_bytes("s1 s1 caf\xe9.png 0.5\n".encode("latin-1"))
+    return out
+
+
+@case("scores-wrong-sha256", "score files", "a score file that differs from its pin",
+      "exit 2 naming both hashes", says=("pinned sha256",))
+def _(study):
+    return score_study(study, GOOD, extra=", sha256: {path: '" + "0" * 64 + "'}")
+
+
+@case("scores-missing-format-file", "score files", "format pyeer without its impostor "
+      "file", "exit 2 naming the key", says=("needs genuine, impostor",))
+def _(study):
+    return score_study(study, GOOD, fmt="pyeer")
+
+
+@case("scores-pyeer-histogram", "score files", "pyeer's bare-score or histogram impostor "
+      "file (no ids)", "exit 2 saying ids are needed", says=("names no one",))
+def _(study):
+    (study / "gen.txt").write_text("s1 s1 0.9\n")
+    (study / "imp.txt").write_text("12\n7\n3\n")
+    return score_study(study, "", "pyeer", extra=f", genuine: {study / 'gen.txt'}, "
+                                               f"impostor: {study / 'imp.txt'}")
+
+
+@case("scores-self-comparison", "score files", "a CSV row comparing an image with itself",
+      "exit 2 naming the line", says=("with itself",))
+def _(study):
+    (study / "images.csv").write_text("image_id,subject_id,grp\n" + "".join(
+        f"i{k},s{k // 2},{'ab'[k // 2 % 2]}\n" for k in range(8)))
+    rows = "".join(f"i{a},i{b},0.{a}{b}\n" for a in range(8) for b in range(8) if a != b)
+    (study / "s.csv").write_text("probe_id,reference_id,score\n" + rows + "i3,i3,0.9\n")
+    (study / "s.yaml").write_text(
+        f"dataset: {{manifest: {study / 'images.csv'}, attributes: [grp]}}\n"
+        f"matcher: {{name: scores, params: {{format: csv, path: {study / 's.csv'}}}}}\n"
+        "verification: {target_fmr: [0.1], bootstrap: {replicates: 5}}\n")
+    return run_args(study, "s.yaml")
+
+
+@case("candidates-outside-gallery", "score files", "a 1:N candidate who is not in the "
+      "gallery", "exit 2 naming the candidate", says=("is not in the gallery",))
+def _(study):
+    (study / "images.csv").write_text("image_id,subject_id,grp\n" + "".join(
+        f"i{k},s{k // 2},{'ab'[k // 2 % 2]}\n" for k in range(8)))
+    (study / "gallery.txt").write_text("i0\ni2\n")
+    (study / "c.csv").write_text("search_id,probe_id,rank,candidate_id,score\n"
+                                 "q1,i1,1,i0,0.9\nq1,i1,2,i4,0.5\n")
+    (study / "s.yaml").write_text(
+        "mode: identification\n"
+        f"dataset: {{manifest: {study / 'images.csv'}, attributes: [grp]}}\n"
+        f"matcher: {{name: scores, params: {{format: candidates, path: {study / 'c.csv'}, "
+        f"gallery: {study / 'gallery.txt'}}}}}\n"
+        "identification: {target_fpir: [0.3], bootstrap: {replicates: 5}}\n")
+    return run_args(study, "s.yaml")
+
+
+@case("scores-1n-format-in-1-1", "score files", "a candidate list under mode verification",
+      "exit 2 saying which mode it belongs to", says=("is a 1:N format",))
+def _(study):
+    return score_study(study, GOOD, fmt="candidates", extra=f", gallery: {study / 's.yaml'}")
+
+
 def markdown() -> str:
     """docs/robustness.md: the table of every case and its outcome."""
     lines = ["# Hostile input: what fairbench does with it", "",
