@@ -132,6 +132,9 @@ class Matcher(ABC):
                 for e in exc.errors()
             ]
             raise MatcherError(f"invalid parameters for matcher {self.name!r}", problems) from None
+        chosen = getattr(self.params, "similarity", None)
+        if chosen in ("cosine", "euclidean"):  # a configurable score: per instance
+            self.similarity = chosen  # type: ignore[misc]
 
     # --- what a plugin implements -------------------------------------------------------
     @abstractmethod

@@ -99,7 +99,6 @@ class HttpMatcher(Matcher):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p: HttpParams = self.params  # type: ignore[assignment]
-        self.similarity = p.similarity  # type: ignore[misc]  # per instance, not per class
         self.host, self.remote = check_transport(p)
         check_names(p.extra_fields, "matcher.params.extra_fields")
         if p.mode == "embed" and p.embedding_size is None:

@@ -66,7 +66,6 @@ class OnnxMatcher(Matcher):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p: OnnxParams = self.params  # type: ignore[assignment]
-        self.similarity = p.similarity  # type: ignore[misc]  # per instance, not per class
         self.model_path = _existing(p.model, "matcher.params.model")
         self.detector = YuNetDetector(
             _existing(p.detector.model, "matcher.params.detector.model"),

@@ -105,7 +105,6 @@ class PrecomputedMatcher(Matcher):
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
-        self.similarity = self.params.similarity  # type: ignore[misc]
         self._ids: dict[str, int] | None = None
         self._emb: np.ndarray | None = None
         self._sha: str | None = None
