@@ -30,7 +30,8 @@ def test_score_files_session(tmp_path):
                         str(tmp_path / "study")], cwd=tmp_path, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    runs = sorted((tmp_path / "study" / "results").iterdir())
+    runs = sorted((tmp_path / "study" / "results").iterdir(),
+                  key=lambda p: p.name.endswith("-1n"))  # the 1:1 run first
     assert len(runs) == 2 and runs[1].name.endswith("-1n")
     for run in runs:
         for csv in (run / "tables").glob("*.csv"):
