@@ -52,3 +52,26 @@ def fetch_cli(
     from fairbench.data.fetch import fetch
 
     typer.echo(fetch(name, dest))
+
+
+@command(datasets_app, "describe")
+def describe_cli(
+    dataset: Annotated[str, typer.Argument(help="A dataset card name (e.g. london) or a "
+                                                "manifest CSV/Parquet.")],
+    root: Annotated[Path | None, typer.Option(help="Data root (default: the card's folder "
+                                                   "under FAIRBENCH_DATA_ROOT).")] = None,
+    attribute: Annotated[list[str] | None, typer.Option(
+        "--attributes", "-a", help="Attributes to break down by (repeatable; default: all "
+                                   "the card's or the manifest's).")] = None,
+    intersections: Annotated[bool, typer.Option(help="Also every intersection.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object for scripts.")
+                       ] = False,
+) -> None:
+    """Per group: people, images, mated and impostor pairs, the smallest FMR and FNMR each
+    group can resolve; before anything is embedded."""
+    import json
+
+    from fairbench.pipeline.describe import describe_dataset, render_description
+
+    desc = describe_dataset(dataset, root, attribute, intersections)
+    typer.echo(json.dumps(desc, indent=1) if as_json else render_description(desc))
