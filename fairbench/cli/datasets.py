@@ -75,3 +75,39 @@ def describe_cli(
 
     desc = describe_dataset(dataset, root, attribute, intersections)
     typer.echo(json.dumps(desc, indent=1) if as_json else render_description(desc))
+
+
+@command(datasets_app, "manifest")
+def manifest_cli(
+    name: Annotated[str, typer.Argument(help="Dataset card name, e.g. cfd.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Manifest CSV to write.")],
+    root: Annotated[Path | None, typer.Option(help="The unpacked distribution (default: "
+                                                   "FAIRBENCH_DATA_ROOT/NAME).")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", help="An adapter option KEY=VALUE (YAML value), repeatable.")] = None,
+    pairs: Annotated[Path | None, typer.Option(help="Also write the dataset's own pair list "
+                                                    "(CSV) here, if it has one.")] = None,
+) -> None:
+    """Write the manifest a card's adapter builds (values as the dataset spells them),
+    without running anything; a bad layout is exit 2 with every problem listed."""
+    import pandas as pd
+
+    from fairbench.cli.matchers import parse_params
+    from fairbench.data.load import read_distribution
+    from fairbench.results.folder import atomic_text
+
+    loaded, card = read_distribution(name, root, parse_params(option or []))
+    frame = loaded.manifest.frame
+    atomic_text(output, frame.to_csv(index=False, lineterminator="\n"))
+    typer.echo(f"{output}: {len(frame):,} images of {frame['subject_id'].nunique():,} people "
+               f"({card.name}, adapter {card.adapter})")
+    if pairs is not None:
+        if loaded.pairs is None:
+            raise typer.BadParameter(f"dataset {card.name!r} has no pair list of its own",
+                                     param_hint="--pairs")
+        p = loaded.pairs
+        df = pd.DataFrame({"image_a": p.a, "image_b": p.b})
+        if p.mated is not None:
+            df["mated"] = p.mated
+        atomic_text(pairs, df.to_csv(index=False, lineterminator="\n"))
+        typer.echo(f"{pairs}: {len(df):,} pairs from {p.source}")

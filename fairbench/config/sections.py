@@ -75,6 +75,8 @@ class DatasetConfig(_Strict):
     max_image_pixels: int = Field(50_000_000, ge=1)  # larger images: failure image_too_large
     max_images_per_subject: int | None = Field(None, ge=2)  # seeded sample of the rest
     sample_seed: int = Field(0, ge=0)
+    #: the card's adapter options (a protocol, frames per video, ...); see its card
+    options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:

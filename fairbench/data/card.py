@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -12,6 +12,9 @@ from fairbench.errors import DataError
 from fairbench.safeyaml import read_yaml_file
 
 LabelSource = Literal["self-reported", "annotated", "derived"]
+#: consented: the people shown agreed to take part; none: collected without their consent
+#: (web-scraped, mugshots...); every table and report of such a run carries a warning
+ConsentStatus = Literal["consented", "none", "unknown"]
 
 
 class _Strict(BaseModel):
@@ -52,15 +55,25 @@ class DatasetCard(_Strict):
     version: str
     citation: str
     licence: str
-    consent: str
+    consent: str  # in plain words: who agreed to what
+    consent_status: ConsentStatus = "unknown"
+    access: str = ""  # how the data is obtained where it cannot be fetched (a request form)
     homepage: str = ""
-    adapter: Literal["london", "manifest"]
+    adapter: str  # a loader of fairbench.data.adapters (london, manifest, folders, cfd, ...)
     manifest: str | None = None  # for adapter "manifest": CSV/Parquet path inside the data folder
+    options: dict[str, Any] = Field(default_factory=dict)  # the adapter's defaults
+    sources: list[str] = Field(default_factory=list)  # where the layout was documented
     attributes: dict[str, AttributeSpec]
     derived_attributes: dict[str, str] = Field(default_factory=dict)  # name -> from attribute
     downloads: list[Download] = Field(default_factory=list)
     checksums: str | None = None  # file of "sha256  relative/path" lines beside the card
     limits: list[str] = Field(default_factory=list)
+
+    def consent_warning(self) -> str:
+        """The warning every table of a run on this dataset carries ('' if none is due)."""
+        if self.consent_status != "none":
+            return ""
+        return f"collected without the consent of the people shown: {self.consent}"
 
     def label_source(self, attribute: str) -> str:
         """How an attribute's labels were obtained (derived ones say so)."""

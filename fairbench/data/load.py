@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +13,9 @@ from fairbench.config import DatasetConfig
 from fairbench.core.bands import bands_of
 from fairbench.core.codes import TooManyPairs, check_mated
 from fairbench.core.missing import as_labels
+from fairbench.data.adapters import Loaded, PairList, adapter
 from fairbench.data.card import DatasetCard, load_card
 from fairbench.data.checks import check_manifest
-from fairbench.data.london import london_manifest
 from fairbench.data.manifest import Manifest, read_manifest
 from fairbench.data.paths import card_path, dataset_candidates, find_dataset
 from fairbench.data.simulate import simulate
@@ -41,6 +41,11 @@ class Dataset:
     banded: dict[str, tuple[str, list[float]]] = field(default_factory=dict)
     card_file: Path | None = None
     notes: list[str] = field(default_factory=list)  # what loading changed (samples)
+    pairs: PairList | None = None  # the dataset's own comparison protocol, if it has one
+
+    @property
+    def consent_warning(self) -> str:
+        return self.card.consent_warning() if self.card else ""
 
 
 def data_folder(name: str) -> Path:
@@ -68,27 +73,33 @@ def simulated_dataset(cfg: DatasetConfig) -> tuple[Dataset, np.ndarray]:
 
 
 def _manifest(cfg: DatasetConfig, subjects: bool = False
-              ) -> tuple[str, Manifest, DatasetCard | None, Path | None]:
+              ) -> tuple[str, Loaded, DatasetCard | None, Path | None]:
     if cfg.name is None:
         assert cfg.manifest is not None
-        return (Path(cfg.manifest).stem, read_manifest(cfg.manifest, cfg.root, subjects),
-                None, None)
+        if cfg.options:
+            raise DataError("dataset.options: options belong to a dataset card's adapter; "
+                            "a manifest has none")
+        return (Path(cfg.manifest).stem, Loaded(read_manifest(cfg.manifest, cfg.root,
+                                                              subjects)), None, None)
     path = card_path(cfg.name)
     card = load_card(path)
     root = Path(cfg.root) if cfg.root else data_folder(card.name)
-    if card.adapter == "london":
-        return card.name, london_manifest(root), card, path
-    if not card.manifest:
-        raise DataError(f"dataset card {card.name!r}: adapter 'manifest' needs `manifest`")
-    return card.name, read_manifest(root / card.manifest, root), card, path
+    if not root.is_dir():
+        raise DataError(f"dataset {card.name!r}: {root} is not a folder"
+                        + (f". {card.access}" if card.access else ""))
+    loaded = adapter(card.adapter)(root, card, {**card.options, **cfg.options})
+    return card.name, loaded, card, path
 
 
 def derive_attributes(frame: pd.DataFrame, attributes: Sequence[str], edges: Sequence[float],
-                      card: DatasetCard | None) -> tuple[dict[str, str], dict[str, tuple]]:
+                      card: DatasetCard | None, declared: Mapping[str, str] | None = None
+                      ) -> tuple[dict[str, str], dict[str, tuple]]:
     """Band derived attributes and normalise missing values, in place.
 
-    Returns each attribute's label source and the pair-banded attributes.
+    Returns each attribute's label source (the card's, else what the layout declares) and
+    the pair-banded attributes.
     """
+    declared = declared or {}
     sources: dict[str, str] = {}
     banded: dict[str, tuple[str, list[float]]] = {}
     for a in attributes:
@@ -100,7 +111,8 @@ def derive_attributes(frame: pd.DataFrame, attributes: Sequence[str], edges: Seq
             banded[a] = (src, list(edges))
         else:
             spec = card.attributes.get(a) if card else None
-            sources[a] = card.label_source(a) if card else "unspecified"
+            known = card.label_source(a) if card else "unspecified"
+            sources[a] = declared.get(a, known)
             frame[a] = as_labels(frame[a], spec.missing if spec else ())
     return sources, banded
 
@@ -127,7 +139,8 @@ def load_dataset(cfg: DatasetConfig, require_files: bool = True,
     """Load the manifest (card adapter or generic file), derive bands, validate everything.
 
     ``subjects``: a generic manifest may be a subjects table (for score files)."""
-    name, manifest, card, path = _manifest(cfg, subjects)
+    name, loaded, card, path = _manifest(cfg, subjects)
+    manifest = loaded.manifest
     if not cfg.attributes:
         raise DataError("dataset.attributes is empty: name at least one column to break down by")
     base = [DERIVED.get(a, a) if a not in manifest.frame.columns else a
@@ -145,5 +158,17 @@ def load_dataset(cfg: DatasetConfig, require_files: bool = True,
         raise DataError(f"{manifest.source}: {exc}") from None
     check_manifest(manifest, base, vocabularies=vocab, require_files=require_files,
                    missing=missing, subject_level=[a for a in base if a not in per_image])
-    sources, banded = derive_attributes(manifest.frame, cfg.attributes, cfg.age_bands, card)
-    return Dataset(name, manifest, card, list(cfg.attributes), sources, banded, path, notes)
+    sources, banded = derive_attributes(manifest.frame, cfg.attributes, cfg.age_bands, card,
+                                        loaded.label_sources)
+    return Dataset(name, manifest, card, list(cfg.attributes), sources, banded, path,
+                   [*loaded.notes, *notes], loaded.pairs)
+
+
+def read_distribution(name: str, root: Path | None = None,
+                      options: Mapping[str, object] | None = None) -> tuple[Loaded, DatasetCard]:
+    """What a card's adapter reads from its distribution, as the dataset spells it (no
+    attribute normalised, nothing embedded): for ``fairbench datasets manifest``."""
+    cfg = DatasetConfig(name=name, root=root, options=dict(options or {}))
+    _, loaded, card, _ = _manifest(cfg)
+    assert card is not None
+    return loaded, card

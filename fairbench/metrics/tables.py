@@ -31,7 +31,7 @@ from fairbench.metrics.identification import (
 from fairbench.metrics.thresholds import fixed_points, score_dtype, verification_points
 from fairbench.metrics.verification import (
     VerificationTables,
-    mark_simulated,
+    mark,
     verification_tables,
 )
 
@@ -40,10 +40,12 @@ def verification_results(
     plan: Plan, counts: VerificationCounts, acquired: np.ndarray, failed: np.ndarray,
     reading: Mapping[str, Any], s: Settings, attributes: Sequence[str],
     label_sources: Mapping[str, str], similarity: str, simulated: bool = False,
+    consent: str = "",
 ) -> tuple[list[OperatingPoint], VerificationTables]:
     """Operating points (exact, from the counts) and every 1:1 table.
 
-    ``reading`` is the resolved ``verification`` config section.
+    ``reading`` is the resolved ``verification`` config section; ``simulated`` and
+    ``consent`` (a warning) mark every table (:func:`~fairbench.metrics.verification.mark`).
     """
     points = verification_points(counts, reading["target_fmr"],
                                  reading.get("fixed_thresholds") or [], similarity,
@@ -53,8 +55,8 @@ def verification_results(
     if counts.listed is not None:  # exact there: the engine kept the bins it needs
         tables.eer = eer_table(plan, counts, make_views(plan, attributes, s.intersections),
                                similarity, label_sources)
-    if simulated:
-        mark_simulated(tables)
+    mark((tables.by_group, tables.cross_group, tables.summary, tables.eer), simulated,
+         consent)
     return points, tables
 
 
@@ -72,7 +74,7 @@ def identification_results(
     plan: Plan, outcomes: Mapping[str, SearchOutcomes], gallery_sizes: Mapping[str, int],
     sweeps: Sequence[Mapping[str, Any]], reading: Mapping[str, Any], s: Settings,
     attributes: Sequence[str], label_sources: Mapping[str, str], similarity: str,
-    simulated: bool = False,
+    simulated: bool = False, consent: str = "",
 ) -> IdentificationResults:
     """Thresholds, references and tables of the main search set ``"main"``, and the sweep
     table over the other sets (each at the main run's thresholds, without a bootstrap).
@@ -110,8 +112,5 @@ def identification_results(
             df.insert(0, k, meta[k])
         rows.append(df)
     sweep_table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    if simulated:  # every table says so (a first column data = SIMULATED)
-        for df in (tables.by_group, tables.false_candidates, sweep_table):
-            if len(df.columns) and "data" not in df.columns:
-                df.insert(0, "data", "SIMULATED")
+    mark((tables.by_group, tables.false_candidates, sweep_table), simulated, consent)
     return IdentificationResults(points, tables, sweep_table, gallery_sizes["main"])

@@ -21,7 +21,7 @@ replicates are kept so that ratios and differences to any group can be read late
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +76,8 @@ def fta_table(by: pd.DataFrame) -> pd.DataFrame:
     if by.empty or "fta_errors" not in by.columns:
         return pd.DataFrame()
     first = by[by["operating_point"] == by["operating_point"].iloc[0]]
-    cols = [c for c in ("data", "attribute", "group", "label_source", "n_subjects") if c in by]
+    cols = [c for c in ("data", "consent", "attribute", "group", "label_source", "n_subjects")
+            if c in by]
     cols += [c for c in by.columns if c.startswith("fta") or c == "n_images"]
     return first[cols].reset_index(drop=True)
 
@@ -261,10 +262,14 @@ def verification_tables(
         pd.DataFrame(summ), replicates)
 
 
-def mark_simulated(tables: VerificationTables) -> None:
-    """Simulated results say so in every table (a first column ``data = SIMULATED``)."""
-    for df in (tables.by_group, tables.cross_group, tables.summary, tables.eer):
-        if df is None:
+def mark(frames: Iterable[pd.DataFrame | None], simulated: bool = False,
+         consent: str = "") -> None:
+    """What every table of a run must say, as its first columns: ``data = SIMULATED`` for
+    simulated data, ``consent = <warning>`` for data collected without consent."""
+    for df in frames:
+        if df is None or not len(df.columns):
             continue
-        if len(df.columns) and "data" not in df.columns:
+        if consent and "consent" not in df.columns:
+            df.insert(0, "consent", consent)
+        if simulated and "data" not in df.columns:
             df.insert(0, "data", "SIMULATED")

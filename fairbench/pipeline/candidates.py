@@ -161,7 +161,8 @@ def candidate_identification(inp: Inputs, progress: bool = True) -> RunParts:
     size = len(gallery_subjects)
     res = identification_results(plan, {"main": out}, {"main": size}, [],
                                  ic.model_dump(mode="json"), config.settings(), ds.attributes,
-                                 ds.label_sources, kind, matcher.p.simulated)
+                                 ds.label_sources, kind, matcher.p.simulated,
+                                 ds.consent_warning)
     inp.timings["metrics"] = time.perf_counter() - t
     tables = {"identification_by_group": res.tables.by_group,
               "identification_false_candidates": res.tables.false_candidates}

@@ -124,7 +124,8 @@ def compared_verification(inp: Inputs, progress: bool = True) -> RunParts:
     t = time.perf_counter()
     points, tables = verification_results(plan, counts, acquired, failed,
                                           vc.model_dump(mode="json"), s, ds.attributes,
-                                          ds.label_sources, kind)
+                                          ds.label_sources, kind,
+                                          consent=ds.consent_warning)
     inp.timings["metrics"] = time.perf_counter() - t
     out = tables.named()
     why = Counter(r for r in reason if r)

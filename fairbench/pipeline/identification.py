@@ -50,7 +50,8 @@ def identification(inp: Inputs, progress: bool = True) -> RunParts:
     meta = [w.label() for w in sweeps if w.name in outcomes]
     res = identification_results(plan, outcomes, sizes, meta, ic.model_dump(mode="json"),
                                  config.settings(), ds.attributes, ds.label_sources,
-                                 inp.similarity, config.dataset.simulate is not None)
+                                 inp.similarity, config.dataset.simulate is not None,
+                                 ds.consent_warning)
     inp.timings["metrics"] = time.perf_counter() - t
     tables = {"identification_by_group": res.tables.by_group,
               "identification_false_candidates": res.tables.false_candidates,

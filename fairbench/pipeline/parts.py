@@ -90,6 +90,8 @@ def base_record(inp: Inputs, mode: str, suffix: str, comparisons: dict[str, int]
                 ds.manifest.frame["subject_id"].nunique()),
             "attributes": ds.attributes, "label_sources": ds.label_sources,
             "simulated": config.dataset.simulate is not None,
+            "consent_status": ds.card.consent_status if ds.card else "unknown",
+            "consent_warning": ds.consent_warning,
         },
         "matcher": matcher_record(inp),
         "capture": {
@@ -102,5 +104,7 @@ def base_record(inp: Inputs, mode: str, suffix: str, comparisons: dict[str, int]
         "references": references(by_group),
         "metrics": {k: records(v) for k, v in metrics.items()},
         "timings_s": dict(inp.timings),
-        "notes": [*(ds.card.limits if ds.card else []), *ds.notes, *(notes or [])],
+        "notes": [*([f"WARNING: this dataset was {ds.consent_warning}"]
+                    if ds.consent_warning else []),
+                  *(ds.card.limits if ds.card else []), *ds.notes, *(notes or [])],
     }

@@ -13,6 +13,7 @@ import yaml
 from fairbench.core.scale import from_native
 from fairbench.engine.allpairs import count_verification
 from fairbench.metrics.tables import verification_results
+from fairbench.metrics.verification import mark
 from fairbench.pipeline.inputs import Inputs, images_frame
 from fairbench.pipeline.parts import RunParts, base_record
 from fairbench.plan import make_plan
@@ -44,7 +45,8 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
     s = config.settings()
     points, tables = verification_results(
         plan, counts, tpl.acquired, failed, vc.model_dump(mode="json"), s, ds.attributes,
-        ds.label_sources, inp.similarity, simulated=config.dataset.simulate is not None)
+        ds.label_sources, inp.similarity, simulated=config.dataset.simulate is not None,
+        consent=ds.consent_warning)
     inp.timings["metrics"] = time.perf_counter() - t
     out = tables.named()
     images = images_frame(inp)
@@ -59,6 +61,7 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
                             ds.label_sources, progress)
         ds.label_sources.update(cap.label_sources)
         inp.timings["capture"] = time.perf_counter() - t
+        mark(cap.tables.values(), config.dataset.simulate is not None, ds.consent_warning)
         out.update(cap.tables)
         images = pd.concat([images.reset_index(drop=True), cap.images.reset_index(drop=True)],
                            axis=1)

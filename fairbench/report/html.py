@@ -151,6 +151,10 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
     title = f"fairbench report: {rec['run_id']}"
     banner = ("<p class=\"banner\">SIMULATED DATA: these numbers describe planted, synthetic "
               "differences, not a real system.</p>") if rec.get("simulated") else ""
+    warning = (rec.get("dataset") or {}).get("consent_warning")
+    if warning:
+        banner += (f"<p class=\"banner\">WARNING: this dataset was {_e(warning)}. Quote that "
+                   "with any number from it.</p>")
     groups: dict[str, list[str]] = {}
     for s in sentences:
         groups.setdefault(s.operating_point, []).append(f"<li>{_e(s.text)}</li>")

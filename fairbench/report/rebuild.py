@@ -36,9 +36,11 @@ def header(record: Mapping[str, Any]) -> str:
     sim = " SIMULATED DATA." if record.get("simulated") else ""
     given = not (record.get("capture") or {}).get("measured", True)
     what = "comparisons given as scores" if given else f"{ds['n_images']} images"
+    consent = f" WARNING: the dataset was {ds['consent_warning']}." \
+        if ds.get("consent_warning") else ""
     return (f"fairbench run {record['run_id']}: matcher {mt['name']} ({mt['version']}), "
             f"dataset {ds['name']} ({ds['n_subjects']} subjects, {what}), "
-            f"config {record['config_hash'][:12]}.{sim}")
+            f"config {record['config_hash'][:12]}.{sim}{consent}")
 
 
 def settings_of(record: Mapping[str, Any]) -> Settings:
@@ -72,7 +74,8 @@ def recompute_verification(record: Mapping[str, Any], codes: StoredCodes,
     _, tables = verification_results(
         codes.plan, counts, codes.acquired, codes.failed, cfg["verification"],
         settings_of(record), ds["attributes"], ds["label_sources"],
-        record["matcher"].get("similarity", "cosine"), bool(record.get("simulated")))
+        record["matcher"].get("similarity", "cosine"), bool(record.get("simulated")),
+        ds.get("consent_warning", ""))
     return tables
 
 
@@ -90,7 +93,8 @@ def recompute_identification(record: Mapping[str, Any], run_dir: Path
                                  cfg["identification"], settings_of(record), ds["attributes"],
                                  ds["label_sources"], record["matcher"].get("similarity",
                                                                             "cosine"),
-                                 bool(record.get("simulated")))
+                                 bool(record.get("simulated")),
+                                 ds.get("consent_warning", ""))
     tables = {"identification_by_group": res.tables.by_group,
               "identification_false_candidates": res.tables.false_candidates,
               "identification_sweeps": res.sweeps}

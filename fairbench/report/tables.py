@@ -52,7 +52,12 @@ def sections_for(name: str, table: pd.DataFrame, tables: Mapping[str, pd.DataFra
     if table.empty:
         return []
     build = BUILDERS.get(name)
-    return build(table, tables) if build else generic_sections(name, table)
+    out = build(table, tables) if build else generic_sections(name, table)
+    if "consent" in table.columns:  # a dataset collected without consent: every table says so
+        warning = f"WARNING: this dataset was {table['consent'].iloc[0]}."
+        for section in out:
+            section.notes.insert(0, warning)
+    return out
 
 
 def write_sections(tables_dir: Path, stem: str, sections: Sequence[Section], header: str,

@@ -42,6 +42,8 @@ class DatasetRecord(_Model):
     attributes: list[str]
     label_sources: dict[str, str]
     simulated: bool = False
+    consent_status: str = "unknown"  # consented | none | unknown (the card's)
+    consent_warning: str = ""  # set when collected without consent; every table repeats it
 
 
 class CaptureRecord(_Model):

@@ -1,0 +1,79 @@
+"""Dataset adapters read their distribution layouts; cards say what a run must warn of."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fairbench
+from fairbench.errors import DataError
+from tests.data.layouts import build_folders
+
+
+def test_folders_layout_and_its_problems(london16, tmp_path):
+    root = build_folders(tmp_path / "set", london16)
+    from fairbench.data.load import read_distribution
+
+    loaded, card = read_distribution("folders", root)
+    f = loaded.manifest.frame
+    assert len(f) == 32 and f.subject_id.nunique() == 16
+    assert f.image_id.iloc[0] == "person001/001_neutral"
+    assert (root / f.path.iloc[0]).is_file()
+    # a folder without a row, a row without a folder, an empty folder: listed together
+    (root / "stranger").mkdir()
+    (root / "person002" / "x.txt").write_text("")
+    for p in (root / "person002").glob("*.jpg"):
+        p.unlink()
+    with open(root / "attributes.csv", "a") as fh:
+        fh.write("ghost,white,female\n")
+    with pytest.raises(DataError) as e:
+        read_distribution("folders", root)
+    text = " ".join(e.value.problems)
+    assert "stranger: a person's folder with no row" in text
+    assert "person002: no images" in text and "'ghost' has no folder" in text
+    with pytest.raises(DataError, match="has no option 'frames'"):
+        read_distribution("folders", root, {"frames": 3})
+
+
+def scraped_card(folder):
+    """A local card like RFW's: consent none."""
+    (folder / "datasets").mkdir()
+    (folder / "datasets" / "scraped.yaml").write_text(
+        "name: scraped\ntitle: A scraped set\nversion: '1'\ncitation: x\nlicence: research "
+        "only\nconsent: web-scraped photos of public figures; nobody was asked\n"
+        "consent_status: none\nadapter: folders\n"
+        "attributes:\n  eth: {label_source: annotated}\n  sex: {label_source: annotated}\n")
+
+
+def test_a_run_on_data_collected_without_consent_warns_everywhere(london16, tmp_path,
+                                                                  monkeypatch):
+    from fairbench.report.rebuild import build_report
+
+    root = build_folders(tmp_path / "set", london16)
+    scraped_card(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    man = pd.read_csv(root / "attributes.csv")
+    ids = [f"{s}/{p.stem}" for s in man.subject_id for p in sorted((root / s).glob("*.jpg"))]
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "e.npz", image_ids=np.array(ids), embeddings=rng.normal(
+        size=(len(ids), 8)).astype(np.float32))
+    run = fairbench.run({"dataset": {"name": "scraped", "root": str(root),
+                                     "attributes": ["eth"]},
+                         "matcher": {"name": "precomputed",
+                                     "params": {"path": str(tmp_path / "e.npz")}},
+                         "verification": {"target_fmr": [0.1],
+                                          "bootstrap": {"replicates": 10}}},
+                        tmp_path / "out", progress=False)
+    warning = run.record["dataset"]["consent_warning"]
+    assert warning.startswith("collected without the consent") and "nobody was asked" in warning
+    assert run.record["notes"][0].startswith("WARNING")
+    tables = list((run.run_dir / "tables").glob("*.csv"))
+    assert tables and all(pd.read_csv(t)["consent"].eq(warning).all() for t in tables)
+    for md in (run.run_dir / "tables").glob("*.md"):
+        assert "WARNING: this dataset was collected without the consent" in md.read_text()
+    before = {t.name: t.read_bytes() for t in tables}
+    build_report(run.run_dir)
+    assert {t.name: t.read_bytes() for t in tables} == before
+    assert "WARNING: this dataset was collected without" in (run.run_dir / "report.html"
+                                                             ).read_text()
