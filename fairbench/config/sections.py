@@ -60,6 +60,15 @@ class SimSpec(_Strict):
         return self
 
 
+class Grouping(_Strict):
+    """A coarser attribute made from another one by a mapping (e.g. Fitzpatrick I-VI into
+    light / medium / dark): values the map lacks become ``other`` unless ``default``."""
+
+    source: str
+    map: dict[str, str]
+    default: str | None = None
+
+
 class DatasetConfig(_Strict):
     """Which images, and which attributes to break results down by."""
 
@@ -77,6 +86,9 @@ class DatasetConfig(_Strict):
     sample_seed: int = Field(0, ge=0)
     #: the card's adapter options (a protocol, frames per video, ...); see its card
     options: dict[str, Any] = Field(default_factory=dict)
+    #: coarser attributes by mapping (new name -> source attribute and map); a card may
+    #: ship its own, these add to or replace them
+    groupings: dict[str, Grouping] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:

@@ -65,6 +65,8 @@ class DatasetCard(_Strict):
     sources: list[str] = Field(default_factory=list)  # where the layout was documented
     attributes: dict[str, AttributeSpec]
     derived_attributes: dict[str, str] = Field(default_factory=dict)  # name -> from attribute
+    #: coarser attributes by mapping: name -> {source, map, default}; see DatasetConfig
+    groupings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     downloads: list[Download] = Field(default_factory=list)
     checksums: str | None = None  # file of "sha256  relative/path" lines beside the card
     limits: list[str] = Field(default_factory=list)
@@ -81,6 +83,9 @@ class DatasetCard(_Strict):
             return self.attributes[attribute].label_source
         if attribute in self.derived_attributes:
             base = self.derived_attributes[attribute]
+            return self.attributes[base].label_source if base in self.attributes else "derived"
+        if attribute in self.groupings:
+            base = str(self.groupings[attribute].get("source", ""))
             return self.attributes[base].label_source if base in self.attributes else "derived"
         return "unknown"
 

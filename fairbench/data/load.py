@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from fairbench.config import DatasetConfig
+from fairbench.config.sections import Grouping
 from fairbench.core.bands import bands_of
 from fairbench.core.codes import TooManyPairs, check_mated
-from fairbench.core.missing import as_labels
+from fairbench.core.missing import UNKNOWN, as_labels
 from fairbench.data.adapters import Loaded, PairList, adapter
 from fairbench.data.card import DatasetCard, load_card
 from fairbench.data.checks import check_manifest
@@ -92,17 +93,31 @@ def _manifest(cfg: DatasetConfig, subjects: bool = False
 
 
 def derive_attributes(frame: pd.DataFrame, attributes: Sequence[str], edges: Sequence[float],
-                      card: DatasetCard | None, declared: Mapping[str, str] | None = None
+                      card: DatasetCard | None, declared: Mapping[str, str] | None = None,
+                      groupings: Mapping[str, Grouping] | None = None
                       ) -> tuple[dict[str, str], dict[str, tuple]]:
-    """Band derived attributes and normalise missing values, in place.
+    """Band derived attributes, group mapped ones, normalise missing values, in place.
 
     Returns each attribute's label source (the card's, else what the layout declares) and
     the pair-banded attributes.
     """
     declared = declared or {}
+    groupings = groupings or {}
     sources: dict[str, str] = {}
     banded: dict[str, tuple[str, list[float]]] = {}
     for a in attributes:
+        if a in groupings:
+            g = groupings[a]
+            if g.source not in frame.columns:
+                raise DataError(f"dataset.groupings.{a}.source: no attribute {g.source!r} "
+                                f"(the manifest has {', '.join(map(str, frame.columns))})")
+            raw = as_labels(frame[g.source].astype(str))
+            frame[a] = [v if v == UNKNOWN else g.map.get(v, g.default or "other")
+                        for v in raw]
+            origin = declared.get(g.source) or (card.label_source(g.source) if card else
+                                                "unspecified")
+            sources[a] = f"{origin} (grouped from {g.source})"
+            continue
         src = DERIVED.get(a)
         if src is not None and a not in frame.columns:
             frame[a] = bands_of(pd.to_numeric(frame[src], errors="coerce").to_numpy(), edges)
@@ -143,8 +158,9 @@ def load_dataset(cfg: DatasetConfig, require_files: bool = True,
     manifest = loaded.manifest
     if not cfg.attributes:
         raise DataError("dataset.attributes is empty: name at least one column to break down by")
+    grouped = set(cfg.groupings) | set(card.groupings if card else {})
     base = [DERIVED.get(a, a) if a not in manifest.frame.columns else a
-            for a in cfg.attributes]
+            for a in cfg.attributes if a not in grouped]
     vocab = {a: s.vocabulary for a, s in card.attributes.items()} if card else {}
     missing = {a: s.missing for a, s in card.attributes.items()} if card else {}
     per_image = set(cfg.per_image) | {a for a, s in (card.attributes.items() if card else ())
@@ -158,8 +174,10 @@ def load_dataset(cfg: DatasetConfig, require_files: bool = True,
         raise DataError(f"{manifest.source}: {exc}") from None
     check_manifest(manifest, base, vocabularies=vocab, require_files=require_files,
                    missing=missing, subject_level=[a for a in base if a not in per_image])
+    groups = {k: Grouping.model_validate(v) for k, v in (card.groupings if card else {}).items()}
+    groups.update(cfg.groupings)
     sources, banded = derive_attributes(manifest.frame, cfg.attributes, cfg.age_bands, card,
-                                        loaded.label_sources)
+                                        loaded.label_sources, groups)
     return Dataset(name, manifest, card, list(cfg.attributes), sources, banded, path,
                    [*loaded.notes, *notes], loaded.pairs)
 

@@ -37,7 +37,7 @@ from fairbench.metrics.verification import (
 
 
 def verification_results(
-    plan: Plan, counts: VerificationCounts, acquired: np.ndarray, failed: np.ndarray,
+    plan: Plan, counts: VerificationCounts, acquired: np.ndarray | None, failed: np.ndarray,
     reading: Mapping[str, Any], s: Settings, attributes: Sequence[str],
     label_sources: Mapping[str, str], similarity: str, simulated: bool = False,
     consent: str = "",

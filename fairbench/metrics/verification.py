@@ -10,9 +10,9 @@ Two conventions for failed templates, side by side:
   and ``gfnmr = FTE + (1 - FTE) FTA + (1 - FTE)(1 - FTA) fnmr_iso``; in an all-pairs plan
   every image is both enrolment and probe, so FTE = FTA = the group's image FTA.
 
-A comparison list (score file) has no acquisition step: its tables have no FTA or
-generalized columns, its ISO rates count the comparisons that have a score, and its
-subject bootstrap weighs the impostor comparisons the list really holds.
+A comparison list's ISO rates count the comparisons that have a score and its subject
+bootstrap weighs the impostor comparisons the list really holds; where the comparisons were
+given as scores (no acquisition measured) the tables have no FTA or generalized columns.
 
 Every rate has its counts, a Clopper-Pearson interval, the rule-of-three bound at zero
 errors, an imprecision flag and, for groups, a subject-level bootstrap interval whose
@@ -92,7 +92,7 @@ class ViewCounts:
     """Counts of one breakdown that do not depend on the threshold."""
 
     def __init__(self, view: View, plan: Plan, counts: VerificationCounts,
-                 acquired: np.ndarray, failed: np.ndarray) -> None:
+                 acquired: np.ndarray | None, failed: np.ndarray) -> None:
         G = view.n_groups
         nsub = plan.n_subjects
         ig, mg = view.image_group, view.mated_group
@@ -103,7 +103,9 @@ class ViewCounts:
         self.in_group = mg >= 0
         self.n_mated = np.bincount(mg[self.in_group], minlength=G)
         self.n_images = np.bincount(ig, minlength=G)
-        self.n_fta = np.bincount(ig[~acquired], minlength=G)
+        self.measured = acquired is not None  # None: comparisons given, capture unknown
+        self.n_fta = np.bincount(ig[~acquired], minlength=G) if acquired is not None \
+            else np.zeros(G, dtype=np.int64)
         self.n_img = per_subject_counts(plan.subject, ig, nsub, G)
         self.n_subjects = (self.n_img > 0).sum(axis=0)
         L = counts.listed
@@ -177,11 +179,11 @@ def _rows(view: View, vc: ViewCounts, counts: VerificationCounts, op: OperatingP
     if vc.population is not None:  # a sampled list: the FMR estimates the population's
         cols["n_nonmated_population"] = vc.population
     cols |= {"n_subjects": vc.n_subjects, "n_images": vc.n_images}
-    if not vc.listed:  # a comparison list says nothing about acquisition
+    if vc.measured:  # comparisons given as scores say nothing about acquisition
         cols |= rate_columns("fta", vc.n_fta, vc.n_images, s)
     cols |= rate_columns("fmr_iso", fm_err, vc.n_nonmated_completed, s)
     cols |= rate_columns("fnmr_iso", fnm_err_iso, vc.n_mated_completed, s)
-    if not vc.listed:
+    if vc.measured and not vc.listed:
         fta = rate(vc.n_fta, vc.n_images)
         ok = (1 - fta) ** 2  # (1 - FTE)(1 - FTA), FTE = FTA in an all-pairs plan
         cols["gfmr"] = cols["fmr_iso"] * ok
@@ -217,16 +219,18 @@ def _with_intervals(df: pd.DataFrame, reps: np.ndarray | None, name: str, ref: R
 
 
 def verification_tables(
-    plan: Plan, counts: VerificationCounts, acquired: np.ndarray,
+    plan: Plan, counts: VerificationCounts, acquired: np.ndarray | None,
     points: Sequence[OperatingPoint], s: Settings, attributes: Sequence[str],
     label_sources: Mapping[str, str] | None = None, failed: np.ndarray | None = None,
 ) -> VerificationTables:
     """Per-group, cross-group and summary tables for every breakdown and operating point.
 
-    ``failed`` marks images without a usable template (default: not ``acquired``).
+    ``failed`` marks images without a usable template (default: not ``acquired``);
+    ``acquired`` None: capture was not measured (comparisons given as scores), no FTA.
     """
     usable = [p for p in points if p.supported and p.similarity is not None]
-    failed = ~acquired if failed is None else failed
+    if failed is None:
+        failed = ~acquired if acquired is not None else np.zeros(plan.n_images, dtype=bool)
     views = make_views(plan, attributes, s.intersections)
     rows, cross, summ = [], [], []
     replicates: dict[str, np.ndarray] = {}

@@ -122,7 +122,7 @@ def compared_verification(inp: Inputs, progress: bool = True) -> RunParts:
     inp.templates = no_templates(n)
     acquired, failed = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
     t = time.perf_counter()
-    points, tables = verification_results(plan, counts, acquired, failed,
+    points, tables = verification_results(plan, counts, None, failed,
                                           vc.model_dump(mode="json"), s, ds.attributes,
                                           ds.label_sources, kind,
                                           consent=ds.consent_warning)

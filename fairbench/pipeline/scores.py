@@ -87,7 +87,7 @@ def scored_verification(inp: Inputs, progress: bool = True) -> RunParts:
     acquired, failed = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
     t = time.perf_counter()
     points, tables = verification_results(
-        plan, counts, acquired, failed, vc.model_dump(mode="json"), s, ds.attributes,
+        plan, counts, None, failed, vc.model_dump(mode="json"), s, ds.attributes,
         ds.label_sources, kind, simulated=matcher.p.simulated, consent=ds.consent_warning)
     inp.timings["metrics"] = time.perf_counter() - t
     out = tables.named()

@@ -72,7 +72,8 @@ def recompute_verification(record: Mapping[str, Any], codes: StoredCodes,
     _attributes_stored(record, codes.plan)
     cfg, ds = record["config"], record["dataset"]
     _, tables = verification_results(
-        codes.plan, counts, codes.acquired, codes.failed, cfg["verification"],
+        codes.plan, counts, codes.acquired if (record.get("capture") or {}).get(
+            "measured", True) else None, codes.failed, cfg["verification"],
         settings_of(record), ds["attributes"], ds["label_sources"],
         record["matcher"].get("similarity", "cosine"), bool(record.get("simulated")),
         ds.get("consent_warning", ""))

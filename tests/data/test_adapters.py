@@ -77,3 +77,23 @@ def test_a_run_on_data_collected_without_consent_warns_everywhere(london16, tmp_
     assert {t.name: t.read_bytes() for t in tables} == before
     assert "WARNING: this dataset was collected without" in (run.run_dir / "report.html"
                                                              ).read_text()
+
+
+def test_groupings_map_an_attribute_into_coarser_groups(london_root):
+    from fairbench.config import DatasetConfig
+    from fairbench.data.load import load_dataset
+
+    cfg = DatasetConfig(name="london", root=london_root, attributes=["eth", "tone"],
+                        groupings={"tone": {"source": "eth", "map": {
+                            "white": "lighter", "east_asian": "lighter", "black": "darker"},
+                            "default": "mixed or other"}})
+    ds = load_dataset(cfg, require_files=False)
+    f = ds.manifest.frame
+    pairs = set(zip(f.eth, f.tone))
+    assert ("black", "darker") in pairs and ("white", "lighter") in pairs
+    assert ("west_asian", "mixed or other") in pairs
+    assert ds.label_sources["tone"] == "self-reported (grouped from eth)"
+    bad = DatasetConfig(name="london", root=london_root, attributes=["tone"],
+                        groupings={"tone": {"source": "skin", "map": {}}})
+    with pytest.raises(DataError, match="groupings.tone.source: no attribute 'skin'"):
+        load_dataset(bad, require_files=False)
