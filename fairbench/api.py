@@ -76,6 +76,8 @@ def _compute(cfg: Config, progress: bool, **inputs: Any) -> tuple[RunParts, floa
             from fairbench.pipeline.scores import scored_verification as pipeline
     elif inp.config.mode == "identification":
         from fairbench.pipeline.identification import identification as pipeline
+    elif inp.dataset.pairs is not None:  # the dataset's own protocol (official_pairs)
+        from fairbench.pipeline.pairs import pair_verification as pipeline
     else:
         from fairbench.pipeline.verification import verification as pipeline
     return pipeline(inp, progress), inp.t0

@@ -111,3 +111,17 @@ def manifest_cli(
             df["mated"] = p.mated
         atomic_text(pairs, df.to_csv(index=False, lineterminator="\n"))
         typer.echo(f"{pairs}: {len(df):,} pairs from {p.source}")
+
+
+@command(datasets_app, "import")
+def import_cli(
+    name: Annotated[str, typer.Argument(help="Dataset card name, e.g. rfw.")],
+    source: Annotated[Path, typer.Argument(help="The archive or folder you downloaded.")],
+    dest: Annotated[Path | None, typer.Option(help="Target folder (default: "
+                                                   "FAIRBENCH_DATA_ROOT/NAME).")] = None,
+) -> None:
+    """Install a dataset you downloaded by hand: unpack, verify (checksums where the card
+    has them; the adapter must read it), and rename into place atomically."""
+    from fairbench.data.fetch import import_dataset
+
+    typer.echo(import_dataset(name, source, dest))

@@ -47,6 +47,14 @@ class Download(_Strict):
     note: str = ""
 
 
+class Nested(_Strict):
+    """An archive inside the distribution that import unpacks in place (after checking
+    its published md5, where the distribution ships one)."""
+
+    archive: str
+    md5_file: str | None = None
+
+
 class DatasetCard(_Strict):
     """Everything a report must say about a dataset besides its numbers."""
 
@@ -68,6 +76,7 @@ class DatasetCard(_Strict):
     #: coarser attributes by mapping: name -> {source, map, default}; see DatasetConfig
     groupings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     downloads: list[Download] = Field(default_factory=list)
+    nested: list[Nested] = Field(default_factory=list)  # archives inside, for import
     checksums: str | None = None  # file of "sha256  relative/path" lines beside the card
     limits: list[str] = Field(default_factory=list)
 

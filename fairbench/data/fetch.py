@@ -95,7 +95,8 @@ def fetch(name: str, dest: Path | None = None) -> Path:
         if existing.is_dir():
             return existing
     if not card.downloads:
-        raise DataError(f"dataset card {name!r} lists no downloads")
+        how = card.access or "the card does not say where to get it"
+        raise DataError(f"{card.title} cannot be downloaded by fairbench: {how}")
     sums = read_checksums(card_path(name).parent / card.checksums) if card.checksums else {}
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{card.name}.") as tmp:
@@ -112,5 +113,82 @@ def fetch(name: str, dest: Path | None = None) -> Path:
         problems = verify_folder(stage, sums)
         if problems:
             raise DataError(f"fetched {name!r} does not match its checksums", problems[:20])
+        stage.rename(final)
+    return final
+
+
+def _unpack(archive: Path, out: Path) -> None:
+    """Every member of a zip or tar archive into ``out``; refuses members that would land
+    outside it (absolute paths, '..', links)."""
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                for m in z.infolist():
+                    rel = Path(m.filename)
+                    if rel.is_absolute() or ".." in rel.parts:
+                        raise DataError(f"{archive}: member {m.filename!r} would land outside "
+                                        "the dataset folder; not importing")
+                z.extractall(out)
+            return
+        with tarfile.open(archive) as t:
+            for m in t.getmembers():
+                rel = Path(m.name)
+                if rel.is_absolute() or ".." in rel.parts or m.issym() or m.islnk() or \
+                        m.isdev():
+                    raise DataError(f"{archive}: member {m.name!r} is a link, a device or "
+                                    "would land outside the dataset folder; not importing")
+            try:
+                t.extractall(out, filter="data")  # Python >= 3.11.4: no links, no escapes
+            except TypeError:
+                t.extractall(out)  # older: the members were checked above
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DataError(f"{archive}: cannot unpack ({exc})") from None
+
+
+def import_dataset(name: str, source: Path, dest: Path | None = None) -> Path:
+    """Install a distribution the user downloaded by hand (an archive or a folder): unpack
+    it (and the archives the card names inside), check the card's checksums and that the
+    adapter can read it, then rename it into place; a failure leaves nothing behind."""
+    import os
+
+    from fairbench.data.load import read_distribution
+
+    card = load_card(name)
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise DataError(f"{source}: not found")
+    env = os.environ.get("FAIRBENCH_DATA_ROOT")
+    final = Path(dest) if dest else (Path(env).expanduser() if env else
+                                     cache_root() / "datasets") / card.name
+    if final.exists():
+        raise DataError(f"{final} exists already; remove it first to import again")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{card.name}.") as tmp:
+        stage = Path(tmp) / "data"
+        if source.is_dir():
+            shutil.copytree(source, stage, symlinks=False)
+        else:
+            stage.mkdir()
+            _unpack(source, stage)
+        for n in card.nested:
+            inner = next(iter(sorted(stage.rglob(n.archive))), None)
+            if inner is None:
+                continue
+            if n.md5_file:
+                listed = inner.parent / n.md5_file
+                if listed.is_file():
+                    want = listed.read_text(encoding="utf-8").split()[0].lower()
+                    got = hashlib.md5(inner.read_bytes()).hexdigest()
+                    if got != want:
+                        raise DataError(f"{inner.name}: md5 {got} differs from the one the "
+                                        f"distribution lists ({want}); not importing")
+            _unpack(inner, inner.parent)
+        if card.checksums:
+            problems = verify_folder(stage, read_checksums(card_path(name).parent /
+                                                           card.checksums))
+            if problems:
+                raise DataError(f"{source}: does not match {card.name}'s checksums",
+                                problems[:20])
+        read_distribution(card.name, stage)  # the adapter must read it before it lands
         stage.rename(final)
     return final
