@@ -19,6 +19,7 @@ from fairbench.core.counts import VerificationCounts
 from fairbench.core.operating import OperatingPoint
 from fairbench.core.search import SearchOutcomes
 from fairbench.core.settings import Settings
+from fairbench.metrics.coverage import coverage
 from fairbench.metrics.eer import eer_table
 from fairbench.metrics.groups import make_views
 from fairbench.metrics.identification import (
@@ -55,8 +56,10 @@ def verification_results(
     if counts.listed is not None:  # exact there: the engine kept the bins it needs
         tables.eer = eer_table(plan, counts, make_views(plan, attributes, s.intersections),
                                similarity, label_sources)
-    mark((tables.by_group, tables.cross_group, tables.summary, tables.eer), simulated,
-         consent)
+    else:  # all pairs: what this data can and cannot show
+        tables.coverage = coverage(plan, attributes, s.intersections)
+    mark((tables.by_group, tables.cross_group, tables.summary, tables.eer, tables.coverage),
+         simulated, consent)
     return points, tables
 
 

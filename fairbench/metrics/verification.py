@@ -58,6 +58,7 @@ class VerificationTables:
     summary: pd.DataFrame
     replicates: dict[str, np.ndarray] = field(default_factory=dict)
     eer: pd.DataFrame | None = None  # equal error rates (comparison lists)
+    coverage: pd.DataFrame | None = None  # what the data can show (all-pairs runs)
 
     def named(self) -> dict[str, pd.DataFrame]:
         """Every 1:1 table by its file name (``tables/<name>.csv``)."""
@@ -67,6 +68,8 @@ class VerificationTables:
             out["failure_to_acquire"] = fta_table(self.by_group)
         if self.eer is not None:
             out["eer_by_group"] = self.eer
+        if self.coverage is not None:
+            out["data_coverage"] = self.coverage
         return out
 
 

@@ -1,53 +1,19 @@
-"""What a dataset can and cannot show, before anything is embedded.
-
-Per breakdown and group (intersections included): people, images, mated pairs (a pair's
-group as in the tables: both images in the group, an age band by the pair's mean age) and
-same-group impostor pairs of an all-pairs run, and the smallest FMR and FNMR each group can
-resolve. With n comparisons and no error, a rate can only be bounded by 3/n (the rule of
-three, the 95 % upper bound); a rate is measured with fewer than 30 errors as imprecise
-(the tables flag it) unless it is at least 30/n. A group with fewer than 10 comparisons of
-a kind is "insufficient data" in every table.
-"""
+"""``fairbench datasets describe``'s counts for a manifest frame, before anything is
+embedded: the all-pairs plan of the frame, read by :func:`fairbench.metrics.coverage.coverage`
+(the same table every all-pairs run writes as ``tables/data_coverage.csv``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from fairbench.core.codes import per_subject_counts
-from fairbench.core.settings import MIN_N
-from fairbench.metrics.groups import make_views
+from fairbench.metrics.coverage import coverage
 from fairbench.plan.allpairs import make_plan
-
-PRECISE_ERRORS = 30
 
 
 def describe(frame: pd.DataFrame, attributes: Sequence[str],
              banded: Mapping[str, tuple[str, Sequence[float]]] | None = None,
              intersections: bool = True) -> pd.DataFrame:
-    """One row per breakdown and group (see the module docstring)."""
-    plan = make_plan(frame, attributes, banded)
-    rows: list[dict[str, Any]] = []
-    for view in make_views(plan, attributes, intersections):
-        G = view.n_groups
-        per = per_subject_counts(plan.subject, view.image_group, plan.n_subjects, G)
-        n_img = per.sum(axis=0)
-        nonmated = ((n_img**2 - (per**2).sum(axis=0)) / 2).astype(np.int64)
-        inside = view.mated_group >= 0
-        mated = np.bincount(view.mated_group[inside], minlength=G)
-        for g, name in enumerate(view.groups):
-            m, n = int(mated[g]), int(nonmated[g])
-            rows.append({
-                "attribute": view.name, "group": name,
-                "n_subjects": int((per[:, g] > 0).sum()), "n_images": int(n_img[g]),
-                "n_mated_pairs": m, "n_nonmated_pairs": n,
-                "min_resolvable_fmr": min(1.0, 3 / n) if n else None,
-                "min_resolvable_fnmr": min(1.0, 3 / m) if m else None,
-                "fmr_for_30_errors": min(1.0, PRECISE_ERRORS / n) if n else None,
-                "fnmr_for_30_errors": min(1.0, PRECISE_ERRORS / m) if m else None,
-                "insufficient": n < MIN_N or m < MIN_N,
-            })
-    return pd.DataFrame(rows)
+    """One row per breakdown and group (see :mod:`fairbench.metrics.coverage`)."""
+    return coverage(make_plan(frame, attributes, banded), attributes, intersections)

@@ -15,6 +15,7 @@ from fairbench.report import render
 from fairbench.report.views import (
     Section,
     by_group_sections,
+    coverage_sections,
     cross_group_sections,
     eer_sections,
     false_candidate_sections,
@@ -40,6 +41,7 @@ BUILDERS: dict[str, Builder] = {
         t, all_.get("verification_by_group")),
     "failure_to_acquire": lambda t, _: fta_sections(t),
     "eer_by_group": lambda t, _: eer_sections(t),
+    "data_coverage": lambda t, _: coverage_sections(t),
     "identification_by_group": lambda t, _: identification_sections(t),
     "identification_false_candidates": lambda t, _: false_candidate_sections(t),
     "identification_sweeps": lambda t, _: sweep_sections(t),

@@ -196,6 +196,29 @@ def eer_sections(df: pd.DataFrame) -> list[Section]:
     return [Section("Equal error rate", cols, rows, notes, key="eer")]
 
 
+def coverage_sections(df: pd.DataFrame) -> list[Section]:
+    """What the data can show: per group, people, pairs and the smallest resolvable rates."""
+    def rate(x: Any) -> str:
+        return "n/a" if x is None else pct(x)
+
+    cols = ["attribute", "group", "people", "images", "mated pairs", "impostor pairs",
+            "smallest FMR it can show", "smallest FNMR", "FMR with 30 errors",
+            "FNMR with 30 errors"]
+    rows = [[str(r["attribute"]), _group(r["group"]), f"{int(r['n_subjects']):,}",
+             f"{int(r['n_images']):,}", f"{int(r['n_mated_pairs']):,}",
+             f"{int(r['n_nonmated_pairs']):,}",
+             rate(r.get("min_resolvable_fmr")) + (" (insufficient data)"
+                                                  if r.get("insufficient") else ""),
+             rate(r.get("min_resolvable_fnmr")), rate(r.get("fmr_for_30_errors")),
+             rate(r.get("fnmr_for_30_errors"))] for r in _rows(df)]
+    notes = ["Smallest rate: the 95% upper bound with no error (3/n, the rule of three); no "
+             "smaller rate can be shown with this data. With 30 errors: the rate at which 30 "
+             "errors are expected; a measured rate below it is flagged imprecise. "
+             "Insufficient data: fewer than 10 comparisons of a kind."]
+    return [Section("What this data can and cannot show", cols, rows, notes,
+                    key="coverage")]
+
+
 def generic_sections(name: str, table: pd.DataFrame) -> list[Section]:
     """Any other table (capture, liveness, sweeps...), every column shown as stored."""
     if table.empty:
