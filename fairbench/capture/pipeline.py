@@ -233,7 +233,8 @@ def _tables(cfg: CaptureConfig, out: pd.DataFrame, attr_frame: pd.DataFrame,
     }
     tables = {"capture_by_group": capture_t, "liveness_by_group": live_t,
               "apcer_by_species": apcer, "transaction_by_group": pd.concat(tra, ignore_index=True),
-              "fte_by_group": fte, "skin_tone_agreement": cm.skin_tone_agreement(out, attributes)}
+              "fte_by_group": fte, "skin_tone_agreement": cm.skin_tone_agreement(out, attributes),
+              "skin_tone_confusion": cm.skin_tone_confusion(out, attributes)}
     return CaptureResult(images, out, {k: v for k, v in tables.items() if len(v)}, summary)
 
 

@@ -149,3 +149,35 @@ def skin_tone_agreement(outcomes: pd.DataFrame, attributes: Sequence[str]) -> pd
             row |= {f"share_{t}": float(share.get(t, 0.0)) for t in tones}
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def skin_tone_confusion(outcomes: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFrame:
+    """Derived tone against every annotated scale put into the same groups (e.g. a card's
+    Fitzpatrick grouping into lighter / medium / darker): the confusion counts and Cohen's
+    kappa of the two labelings over the images where both are known."""
+    from sklearn.metrics import cohen_kappa_score
+
+    o = outcomes[outcomes["condition"] == "clean"]
+    if "skin_tone_group" not in o:
+        return pd.DataFrame()
+    derived = o["skin_tone_group"].astype(str)
+    tones = set(derived) - {"unknown"}
+    rows = []
+    for attr in attributes:
+        if attr == "skin_tone_group" or "|" in attr or attr not in o:
+            continue
+        given = o[attr].astype(str)
+        known = (given != "unknown") & (derived != "unknown")
+        if not known.any() or not set(given[known]) <= tones | set(DEFAULT_TONES):
+            continue  # another vocabulary (ethnicity): skin_tone_agreement shows it
+        kappa = float(cohen_kappa_score(given[known], derived[known]))
+        table = pd.crosstab(given[known], derived[known])
+        for a in table.index:
+            for d in table.columns:
+                rows.append({"attribute": attr, "annotated": a, "derived": d,
+                             "n_images": int(table.loc[a, d]), "kappa": kappa,
+                             "n_compared": int(known.sum())})
+    return pd.DataFrame(rows)
+
+
+DEFAULT_TONES = ("lighter", "medium", "darker")

@@ -110,3 +110,28 @@ def test_skin_tone_agreement_table() -> None:
     t = skin_tone_agreement(out, ["eth", "skin_tone_group"]).set_index("group")
     assert t.loc["x", "ita_median"] == -30.0 and t.loc["x", "share_darker"] == 1.0
     assert t.loc["y", "n_ita_measured"] == 1 and t.loc["y", "share_unknown"] == 0.5
+
+
+def test_skin_tone_confusion_with_an_annotated_scale() -> None:
+    """An annotated scale grouped into the derived tone groups: confusion counts and
+    Cohen's kappa equal a hand computation; an attribute of another vocabulary is left to
+    the agreement table."""
+    import pandas as pd
+
+    from fairbench.metrics.capture import skin_tone_confusion
+
+    derived = ["lighter", "lighter", "medium", "darker", "darker", "medium", "unknown"]
+    given = ["lighter", "medium", "medium", "darker", "medium", "medium", "darker"]
+    out = pd.DataFrame({"condition": "clean", "skin_tone_group": derived,
+                        "fitz_tone": given, "eth": ["white"] * 7})
+    t = skin_tone_confusion(out, ["fitz_tone", "eth", "skin_tone_group"])
+    assert set(t.attribute) == {"fitz_tone"}
+    assert t.n_compared.iloc[0] == 6
+    cell = t.set_index(["annotated", "derived"]).n_images
+    assert cell[("medium", "lighter")] == 1 and cell[("medium", "darker")] == 1
+    # kappa by hand: observed 4/6 agreement; expected from the marginals
+    n = 6
+    pa = {"lighter": 1, "medium": 4, "darker": 1}
+    pd_ = {"lighter": 2, "medium": 2, "darker": 2}
+    pe = sum(pa[k] * pd_[k] for k in pa) / n**2
+    assert t.kappa.iloc[0] == pytest.approx((4 / 6 - pe) / (1 - pe))
