@@ -35,11 +35,17 @@ def validate_cli(
 @command(datasets_app, "list")
 def list_cli() -> None:
     """Dataset cards fairbench knows (shipped and ./datasets), and where their data is."""
+    from fairbench.data.card import load_card
     from fairbench.data.paths import card_names, card_path, find_dataset
 
     for name in card_names():
         where = find_dataset(name)
-        typer.echo(f"{name}\t{where if where else 'not present (fetch it)'}\t{card_path(name)}")
+        if not where:
+            card = load_card(name)
+            how = "fetch it" if card.downloads else "your own: give dataset.root" \
+                if card.adapter == "folders" else "request it, then import it"
+            where = f"not present ({how})"
+        typer.echo(f"{name}\t{where}\t{card_path(name)}")
 
 
 @command(datasets_app, "fetch")

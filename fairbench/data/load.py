@@ -49,14 +49,17 @@ class Dataset:
         return self.card.consent_warning() if self.card else ""
 
 
-def data_folder(name: str) -> Path:
+def data_folder(name: str, card: DatasetCard | None = None) -> Path:
     """The local folder of a named dataset, or a clear error saying how to get it."""
     folder = find_dataset(name)
     if folder is None:
         tried = ", ".join(str(p) for p in dataset_candidates(name))
+        get = f"Run `fairbench datasets fetch {name}`" if card is None or card.downloads \
+            else f"{card.access or 'Request it from its publisher'} Then `fairbench " \
+                 f"datasets import {name} <what you downloaded>`"
         raise DataError(
-            f"dataset {name!r} not found (looked in {tried}). Run `fairbench datasets fetch "
-            f"{name}`, or set FAIRBENCH_DATA_ROOT to the folder that holds {name}/."
+            f"dataset {name!r} not found (looked in {tried}). {get}, or set "
+            f"FAIRBENCH_DATA_ROOT to the folder that holds {name}/."
         )
     return folder
 
@@ -84,7 +87,7 @@ def _manifest(cfg: DatasetConfig, subjects: bool = False
                                                               subjects)), None, None)
     path = card_path(cfg.name)
     card = load_card(path)
-    root = Path(cfg.root) if cfg.root else data_folder(card.name)
+    root = Path(cfg.root) if cfg.root else data_folder(card.name, card)
     if not root.is_dir():
         raise DataError(f"dataset {card.name!r}: {root} is not a folder"
                         + (f". {card.access}" if card.access else ""))

@@ -64,6 +64,8 @@ def describe_dataset(name_or_manifest: str, root: Path | None = None,
                                                         .nunique()),
         "attributes": ds.attributes, "label_sources": ds.label_sources,
         "consent": card.consent if card else None, "licence": card.licence if card else None,
+        "consent_status": card.consent_status if card else "unknown",
+        "consent_warning": ds.consent_warning,
         "limits": list(card.limits) if card else [],
         "groups": [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
                    for r in rows],
@@ -96,5 +98,7 @@ def render_description(desc: dict[str, Any]) -> str:
             "no smaller rate can be shown. 'w/ 30 err': the rate at which 30 errors are "
             "expected; below it a measured rate is flagged imprecise. 'insufficient data': "
             "fewer than 10 comparisons of a kind."]
+    if desc.get("consent_warning"):
+        out.insert(1, f"WARNING: this dataset was {desc['consent_warning']}.")
     out += [f"limit: {x}" for x in desc["limits"]]
     return "\n".join(out) + "\n"
