@@ -101,15 +101,17 @@ def threshold(impostors: np.ndarray, f: float, rule: str = "fairbench") -> float
 
 def eer(genuine: np.ndarray, impostors: np.ndarray) -> tuple[float, float]:
     """(EER, threshold) by trying every observed finite score."""
+    from fractions import Fraction
+
     cand = np.unique(np.r_[genuine, impostors])
     cand = cand[np.isfinite(cand)]
     best = None
-    for t in cand:
-        fm = (impostors >= t).mean()
-        fnm = (genuine < t).mean()
+    for t in cand:  # exact rationals: ties are ties
+        fm = Fraction(int((impostors >= t).sum()), len(impostors))
+        fnm = Fraction(int((genuine < t).sum()), len(genuine))
         key = (abs(fm - fnm), -t)
         if best is None or key < best[0]:
-            best = (key, (fm + fnm) / 2, t)
+            best = (key, float((fm + fnm) / 2), t)
     return best[1], best[2]
 
 

@@ -85,18 +85,26 @@ def impostor_rates(
     err_b: np.ndarray,
     err_group: np.ndarray,
     n_groups: int,
+    den_pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(R, G) same-group FMR per replicate, one threshold at a time.
 
     The straightforward form, kept as the reference the tables' one-pass, all-thresholds
-    computation (``level_weight_sums``) is tested against.
+    computation (``level_weight_sums``) is tested against, and used by ``compare``.
 
     ``n_img`` (n_subjects, G): images of each subject in each group; ``err_a``, ``err_b``:
-    subject codes of the impostor pairs at or above the threshold, ``err_group`` their group.
+    subject codes of the impostor pairs at or above the threshold, ``err_group`` their group;
+    ``den_pairs`` as in :func:`verification_replicates` (a comparison list's denominators).
     """
-    tot = w @ n_img
-    den = (tot**2 - (w**2) @ (n_img**2)) / 2.0
     from fairbench.metrics._compiled import pair_weight_sums
+
+    if den_pairs is None:
+        tot = w @ n_img
+        den = (tot**2 - (w**2) @ (n_img**2)) / 2.0
+    else:
+        da, db, dg, dc = den_pairs
+        den = pair_weight_sums(np.ascontiguousarray(w), da, db, dg,
+                               np.asarray(dc, np.float64), n_groups)
 
     a, b, g, c = compress_pairs(err_a, err_b, err_group)
     num = pair_weight_sums(np.ascontiguousarray(w), a, b, g, c, n_groups)

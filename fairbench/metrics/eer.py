@@ -49,10 +49,10 @@ def crossing_bins(h: np.ndarray, genuine: np.ndarray, binning: Binning
     B = binning.bins
     gb = binning.index(genuine)
     gcount = np.bincount(gb, minlength=B)
-    above = np.cumsum(h[::-1])[::-1]  # impostors in bins >= b
-    below = np.r_[0, np.cumsum(gcount)[:-1]]  # genuine in bins < b
-    diff = above / n_imp - below / n_gen  # FMR - FNMR between bin b - 1 and bin b
-    k = int(np.flatnonzero(diff >= 0).max())  # diff[0] = 1
+    above = np.cumsum(h[::-1])[::-1].astype(np.int64)  # impostors in bins >= b
+    below = np.r_[0, np.cumsum(gcount)[:-1]].astype(np.int64)  # genuine in bins < b
+    # FMR - FNMR between bin b - 1 and bin b, in integers (FMR >= FNMR exactly)
+    k = int(np.flatnonzero(above * n_gen >= below * n_imp).max())  # true at b = 0
     busy = np.flatnonzero((h > 0) | (gcount > 0))
     lower, upper = busy[busy < k], busy[busy > k]
     return (int(lower.max()) if len(lower) else k, int(upper.min()) if len(upper) else k)
@@ -98,12 +98,13 @@ def group_eer(counts: VerificationCounts, slots: np.ndarray, genuine: np.ndarray
         return np.nan, np.nan, np.nan, np.nan, "no observed score near the crossing"
     base = int(h[b_hi + 1:].sum())
     imp_sorted, gen_sorted = np.sort(imp), np.sort(genuine)
-    fmr = (base + len(imp_sorted) - np.searchsorted(imp_sorted, cand, side="left")) / n_imp
-    fnmr = np.searchsorted(gen_sorted, cand, side="left") / n_gen
-    gap = np.abs(fmr - fnmr)
+    k_fm = (base + len(imp_sorted) - np.searchsorted(imp_sorted, cand, side="left")
+            ).astype(np.int64)
+    k_fnm = np.searchsorted(gen_sorted, cand, side="left").astype(np.int64)
+    gap = np.abs(k_fm * n_gen - k_fnm * n_imp)  # |FMR - FNMR| * n_imp * n_gen, exact
     best = int(np.flatnonzero(gap == gap.min()).max())  # ties: the higher threshold
-    return (float((fmr[best] + fnmr[best]) / 2), float(cand[best]), float(fmr[best]),
-            float(fnmr[best]), "")
+    fmr, fnmr = k_fm[best] / n_imp, k_fnm[best] / n_gen
+    return float((fmr + fnmr) / 2), float(cand[best]), float(fmr), float(fnmr), ""
 
 
 def eer_table(plan: Plan, counts: VerificationCounts, views: Sequence[View], similarity: str,

@@ -31,6 +31,7 @@ from fairbench.metrics.bootstrap import (
 )
 from fairbench.metrics.groups import View, make_views
 from fairbench.metrics.intervals import clopper_pearson
+from fairbench.metrics.verification import ViewCounts
 from fairbench.report import render
 from fairbench.report.cells import RateCell, pct
 from fairbench.report.views import Section
@@ -76,6 +77,13 @@ def _check_same_data(a: Side, b: Side) -> None:
                         f"{db['name']} {db['manifest_sha256'][:12]})")
     if a.image_ids != b.image_ids or not np.array_equal(a.plan.subject, b.plan.subject):
         problems.append("the runs hold different images or people")
+    ca, cb = a.counts, b.counts
+    if (ca.listed is None) != (cb.listed is None) or not np.array_equal(
+            ca.n_nonmated, cb.n_nonmated) or not (
+            np.array_equal(a.plan.mated_i, b.plan.mated_i) and
+            np.array_equal(a.plan.mated_j, b.plan.mated_j)):
+        problems.append("the runs compared different pairs (a paired comparison needs the "
+                        "same comparisons on both sides)")
     if problems:
         raise CompareError("these runs are not on the same dataset; comparing them would mix "
                            "a change of data with a change of model", problems)
@@ -85,12 +93,13 @@ def _rates(view: View, plan: Plan, counts: VerificationCounts, thr: float, w: np
            n_img: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per rate: (errors per group, comparisons per group, (R, G) replicate rates)."""
     ig, G, nsub = view.image_group, view.n_groups, plan.n_subjects
+    vc = ViewCounts(view, plan, counts, None, np.zeros(plan.n_images, dtype=bool))
     ga, gb = ig[counts.kept_i], ig[counts.kept_j]
     sel = (counts.kept_s >= thr) & (ga == gb)
     fm_err = np.bincount(ga[sel], minlength=G)
-    a = (n_img.sum(axis=0) ** 2 - (n_img**2).sum(axis=0)) / 2  # same-group impostor pairs
+    a = vc.n_nonmated  # same-group impostor comparisons: all pairs, or the listed ones
     reps_fm = impostor_rates(w, n_img, plan.subject[counts.kept_i[sel]],
-                             plan.subject[counts.kept_j[sel]], ga[sel], G)
+                             plan.subject[counts.kept_j[sel]], ga[sel], G, vc.den_pairs)
     mg = view.mated_group
     same = mg >= 0
     miss = same & (counts.mated_s < thr)

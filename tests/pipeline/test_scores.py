@@ -18,6 +18,7 @@ from tests import scorefixtures as sf
 def scores_run(tmp_path, rows, fmt="bob4", direction="similarity", rule="fairbench",
                bins=4096, fixed=(1.0,), chunk_rows=1000, sort=False, **extra):
     subjects = sf.people()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     subjects.to_csv(tmp_path / "subjects.csv", index=False)
     if sort:
         rows = sorted(rows, key=lambda r: (np.isnan(r.score), r.score))
@@ -147,3 +148,44 @@ def test_bootstrap_intervals_equal_reweighting_every_listed_comparison(tmp_path)
                 lo, hi = percentile_interval(x[:, None])
                 assert row[f"{name}_boot_low"] == pytest.approx(lo[0], abs=1e-12)
                 assert row[f"{name}_boot_high"] == pytest.approx(hi[0], abs=1e-12)
+
+
+def test_compare_reads_the_listed_comparisons(tmp_path):
+    """compare on score runs divides by the comparisons the files list (not all pairs);
+    two vendors' files over the same pairs compare, other pairs are refused."""
+    from fairbench.report.compare import CompareError
+
+    rows = sf.scored_rows(sf.people(), seed=5)
+    a, _ = scores_run(tmp_path / "a", rows)
+    other = [sf.Row(r.probe, r.probe_subject, r.reference, r.reference_subject,
+                    r.score + 0.5) for r in rows]
+    b, _ = scores_run(tmp_path / "b", other)
+    cmp = fairbench.compare(a, b).frame
+    bg = a.tables["verification_by_group"]
+    row = cmp[(cmp.rate == "fmr") & (cmp.group == "b") & (cmp.threshold_kind == "fixed")]
+    want = bg[(bg.group == "b") & (bg.threshold_kind == "fixed")].iloc[0]
+    assert int(row.n.iloc[0]) == want.n_nonmated
+    assert int(row.errors_a.iloc[0]) == want.fmr_errors
+    c, _ = scores_run(tmp_path / "c", rows[: len(rows) // 2])
+    with pytest.raises(CompareError, match="different pairs"):
+        fairbench.compare(a, c)
+
+
+def test_eer_ties_are_exact_not_floating_point():
+    """|FMR - FNMR| equal at two thresholds (0.1 = 3/10 - 2/10 and 2/10 - 1/10 in other
+    words): the higher one wins, as documented, whatever float rounding says."""
+    from fairbench.core.counts import Binning, ListedDesign, VerificationCounts
+    from fairbench.metrics.eer import group_eer
+
+    imp = np.array([0.1] * 7 + [0.7, 0.8, 0.9])  # FMR(0.7) = 3/10, FMR(0.9) = 1/10
+    gen = np.array([0.6, 0.8] + [1.0] * 8)  # FNMR(0.7) = 1/10, FNMR(0.9) = 2/10
+    b = Binning(0.0, 1.1, 8)
+    hist = np.bincount(b.index(imp), minlength=8)[None, :]
+    z = np.zeros(1, np.int64)
+    counts = VerificationCounts(1, b, hist, np.array([10]), gen, z[:0], z[:0], np.zeros(0),
+                                0, ListedDesign(z[:0], z[:0], z[:0], z[:0], z, z + 8, z))
+    counts.kept_i = counts.kept_j = np.zeros(10, np.int64)
+    counts.kept_s = imp
+    e, t, fm, fnm, note = group_eer(counts, np.array([0]), gen, np.zeros(10, np.int64))
+    want_e, want_t = sf.eer(gen, imp)
+    assert (e, t) == pytest.approx((want_e, want_t)) and note == ""
