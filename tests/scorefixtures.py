@@ -136,11 +136,13 @@ def matrix(manifest: pd.DataFrame, seed: int = 0) -> tuple[np.ndarray, list[str]
 
 
 def matrix_rows(m: np.ndarray, ids: list[str], manifest: pd.DataFrame,
-                mask: np.ndarray | None = None) -> list[Row]:
+                mask: np.ndarray | None = None, both: bool = False) -> list[Row]:
+    """The comparisons a square matrix over one id list holds: each pair once (its upper
+    triangle), or both ways round."""
     subj = dict(zip(manifest.image_id, manifest.subject_id))
     return [Row(ids[i], subj[ids[i]], ids[j], subj[ids[j]], float(m[i, j]))
             for i in range(len(ids)) for j in range(len(ids))
-            if i != j and (mask is None or mask[i, j])]
+            if (i != j if both else i < j) and (mask is None or mask[i, j])]
 
 
 def write_csv(rows: list[Row], path: Path, subjects: bool = False) -> Path:

@@ -84,7 +84,7 @@ def test_every_builtin_passes(name: str, faces, models_dir: Path, tmp_path: Path
     assert name in PARAMS, f"no check configuration for built-in {name!r}: add it to PARAMS"
     report = check_matcher(name, images=faces, params=PARAMS[name](models_dir, tmp_path))
     assert report.passed, report.to_text()
-    assert report.names() == [c.name for c in CHECKS]
+    assert report.names() == [c.name for c in CHECKS if c.applies is None]
     scorer = getattr(matchers.get(name), "gives_scores", False)
     # a score matcher embeds nothing: its embedding checks are skipped, never passed
     assert {r.name for r in report.skipped} == (
@@ -217,3 +217,18 @@ def test_bad_input_raises_a_fairbench_error(tmp_path: Path, noise: Path) -> None
 def test_an_instance_is_checked_as_it_is(noise: Path) -> None:
     report = check_matcher(toys.Toy(scale=2.0), images=noise)
     assert report.passed and report.params == {"scale": 2.0}
+
+
+def test_a_compare_only_server_is_checked_by_comparing(london16):
+    """http mode: compare has no templates to check, but it must answer pairs: a server
+    that is not there fails compares_pairs (it was silently passed before)."""
+    from tests.matchers.http_server import FaceServer
+
+    params = {"mode": "compare", "model": "m", "backoff_s": 0.01, "retries": 0}
+    with FaceServer() as srv:
+        ok = check_matcher("http", images=london16, params={**params,
+                                                             "url": srv.compare_url})
+    assert ok["compares_pairs"].status == "passed", ok["compares_pairs"].reason
+    gone = check_matcher("http", images=london16, params={**params,
+                                                           "url": "http://127.0.0.1:9/x"})
+    assert gone["compares_pairs"].status == "failed" and not gone.passed

@@ -50,8 +50,9 @@ def matchers_check_cli(
     from fairbench.testing import check_matcher
 
     given = parse_params(params or [])
-    folder = images if images is not None or not _reads_images(name) else _default_images()
-    if folder is None:
+    reads = _reads_images(name)
+    folder = images if images is not None else _default_images() if reads else None
+    if folder is None and reads:
         raise FairbenchError(NO_IMAGES.format(name=name, n=max_images))
     report = check_matcher(name, images=folder, params=given, max_images=max_images)
     typer.echo(report.to_text())

@@ -55,7 +55,7 @@ def _row_problems(m: Manifest, require_files: bool) -> list[str]:
     owners: dict[str, dict[str, int]] = defaultdict(dict)  # real file -> subject -> row
     for k, (iid, path, sid) in enumerate(zip(f["image_id"], f["path"], f["subject_id"])):
         row = f"{src} row {k + 2}"
-        if not iid:
+        if not iid and m.keyed_by != "subject":  # a subjects table: its subject_id is said
             problems.append(f"{row}: empty image_id")
         elif iid in seen:
             key = "subject_id (a subjects table has one row per person)" \

@@ -73,38 +73,51 @@ def _line_numbers(path: Path, texts: list[str]) -> dict[str, int]:
 
 
 class TextReader:
-    """One pass over a delimited text file, in record batches; bad rows are collected."""
+    """One pass over a delimited text file, in record batches; bad rows are collected.
+
+    ``header``: the first line names the columns (comma- or tab-separated; names are
+    stripped); else ``names`` are given and fields are separated by one space or one tab.
+    """
 
     def __init__(self, path: Path, names: list[str] | None, chunk_rows: int,
-                 types: dict[str, pa.DataType], what: str, row_bytes: int = 48) -> None:
-        self.path, self.names, self.types, self.what = Path(path), names, types, what
+                 types: dict[str, pa.DataType], what: str, row_bytes: int = 48,
+                 header: bool = False) -> None:
+        self.path, self.types, self.what, self.header = Path(path), types, what, header
         first = _first_line(self.path)
-        self.delimiter = "\t" if "\t" in first and " " not in first else \
-            "," if names is None else " "
-        if names is not None and re.search(r"[ \t]{2,}| \t|\t ", first):
-            raise DataError(f"{path}: fields are separated by runs of spaces or tabs; "
-                            f"{what} files separate them by one space (or one tab)")
+        if header:
+            self.delimiter = delimiter_of(first)
+            self.names = _split(first, self.delimiter)
+        else:
+            self.names = names
+            self.delimiter = "\t" if "\t" in first and " " not in first else " "
+            if re.search(r"[ \t]{2,}| \t|\t ", first):
+                raise DataError(f"{path}: fields are separated by runs of spaces or tabs; "
+                                f"{what} files separate them by one space (or one tab)")
         self.block = int(min(1 << 30, max(1 << 16, chunk_rows * row_bytes)))
         self.bad: list[str] = []
         self.n_bad = 0
 
     def _handler(self, row: pacsv.InvalidRow) -> str:
         self.n_bad += 1
+        try:
+            text = str(row.text)
+        except Exception:  # bytes that are not UTF-8: said once the pass ends
+            text = "<undecodable bytes>"
         if len(self.bad) < MAX_LISTED:
             self.bad.append(f"{row.actual_columns} fields, expected {row.expected_columns}: "
-                            f"{row.text!r}")
+                            f"{text!r}")
         return "skip"
 
     def batches(self) -> Iterator[tuple[pa.RecordBatch, int]]:
         """(batch, line of its first row), then raises on any bad row."""
         read = pacsv.ReadOptions(column_names=self.names, block_size=self.block,
-                                 use_threads=True)
+                                 skip_rows=1 if self.header else 0, use_threads=False)
         parse = pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=self._handler,
                                    ignore_empty_lines=True)
         conv = pacsv.ConvertOptions(column_types=self.types, null_values=NULLS,
                                     strings_can_be_null=False,
                                     quoted_strings_can_be_null=False)
-        line = 1 if self.names is not None else 2
+        line = 2 if self.header else 1
         try:
             reader = pacsv.open_csv(self.path, read_options=read, parse_options=parse,
                                     convert_options=conv)
@@ -113,23 +126,43 @@ class TextReader:
                 line += batch.num_rows
         except pa.ArrowInvalid as exc:
             raise DataError(f"{self.path}: cannot read the {self.what} file", [
-                _arrow_message(str(exc))]) from None
+                _arrow_message(str(exc), self.path, self.header)]) from None
         except FileNotFoundError:
             raise DataError(f"{self.path}: not found") from None
+        except IsADirectoryError:
+            raise DataError(f"{self.path}: is a folder, not a {self.what} file") from None
         except OSError as exc:
             raise DataError(f"{self.path}: cannot read ({exc})") from None
         if self.bad:
             where = _line_numbers(self.path, [b.split(": ", 1)[1][1:-1] for b in self.bad])
-            rows = [f"line {where.get(b.split(': ', 1)[1][1:-1], '?')}: {b}" for b in self.bad]
+            rows = [f"line {where[t]}: {b}" if (t := b.split(": ", 1)[1][1:-1]) in where
+                    else b for b in self.bad]
             more = [f"... and {self.n_bad - len(rows):,} more"] if self.n_bad > len(rows) else []
             raise DataError(f"{self.path}: {self.n_bad:,} malformed row(s) in the {self.what} "
                             "file", rows + more)
 
 
-def _arrow_message(text: str) -> str:
-    """PyArrow's conversion error, without its internal prefixes."""
+def delimiter_of(header_line: str) -> str:
+    """A header's separator: a tab when it has tabs and no commas, else a comma."""
+    return "\t" if "\t" in header_line and "," not in header_line else ","
+
+
+def _split(header_line: str, delimiter: str) -> list[str]:
+    return [c.strip() for c in header_line.lstrip("\ufeff").split(delimiter)]
+
+
+def _arrow_message(text: str, path: Path | None = None, header: bool = True) -> str:
+    """PyArrow's conversion error, without its internal prefixes (and a hint where the
+    text is a header line in a file that has none)."""
     text = text.replace("CSV conversion error to double: invalid value", "not a number:")
-    return re.sub(r"^In CSV column #(\d+): ", lambda m: f"column {int(m[1]) + 1}: ", text)
+    text = re.sub(r"^In CSV column #(\d+): ", lambda m: f"column {int(m[1]) + 1}: ", text)
+    if path is not None and not header and "not a number" in text:
+        first = _first_line(path).split()
+        try:
+            float(first[-1])
+        except (ValueError, IndexError):
+            text += f" (line 1 is {' '.join(first)[:60]!r}: a header? this format has none)"
+    return text
 
 
 def _check_header(path: Path, have: list[str], required: tuple[str, ...]) -> None:
@@ -143,7 +176,8 @@ def _check_header(path: Path, have: list[str], required: tuple[str, ...]) -> Non
 
 
 def _header(path: Path) -> list[str]:
-    return [c.strip() for c in _first_line(path).lstrip("\ufeff").split(",")]
+    first = _first_line(path)
+    return _split(first, delimiter_of(first))
 
 
 def bob_chunks(p: ScoresParams) -> Iterator[RawChunk]:
@@ -168,7 +202,8 @@ def csv_chunks(p: ScoresParams, path: Path | None = None, expected: str = "") ->
     if any(subjects) and not all(subjects):
         raise DataError(f"{f}: give both probe_subject and reference_subject, or neither")
     types = {c: pa.string() for c in have if c != "score"} | {"score": pa.float64()}
-    for b, line in TextReader(f, None, p.chunk_rows, types, "CSV score").batches():
+    for b, line in TextReader(f, None, p.chunk_rows, types, "CSV score",
+                              header=True).batches():
         ps = keys(b.column("probe_subject")) if all(subjects) else None
         rs = keys(b.column("reference_subject")) if all(subjects) else None
         yield RawChunk(keys(b.column("probe_id")), keys(b.column("reference_id")), ps, rs,
@@ -181,7 +216,11 @@ def pyeer_chunks(p: ScoresParams) -> Iterator[tuple[RawChunk, str]]:
     types = {"probe_id": pa.string(), "reference_id": pa.string(), "score": pa.float64()}
     for kind in ("genuine", "impostor"):
         f = Path(getattr(p, kind))
-        if len(_first_line(f).split()) == 1:
+        first = _first_line(f)
+        if len(first.split()) == 1:
+            if "," in first:
+                raise DataError(f"{f}: pyeer files separate fields by spaces (or tabs), not "
+                                "commas: 'probe_id reference_id score' per line")
             raise DataError(f"{f}: one value per line (pyeer's bare scores or histogram "
                             "format) names no one; fairbench needs 'probe_id reference_id "
                             "score' lines to find each comparison's groups")
@@ -192,7 +231,7 @@ def pyeer_chunks(p: ScoresParams) -> Iterator[tuple[RawChunk, str]]:
 
 def _id_list(path: Path, what: str) -> list[str]:
     try:
-        ids = [x.strip() for x in Path(path).read_text(encoding="utf-8").splitlines()]
+        ids = [x.strip() for x in Path(path).read_text(encoding="utf-8-sig").splitlines()]
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
@@ -210,6 +249,9 @@ def _npy(path: Path, what: str) -> np.ndarray:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read the {what} ({exc})") from None
+    if not isinstance(a, np.ndarray):  # an .npz archive of arrays, not one array
+        raise DataError(f"{path}: the {what} must be one .npy array, not an archive of "
+                        "several (.npz)")
     if a.ndim != 2:
         raise DataError(f"{path}: the {what} must be a 2-D array, not shape {a.shape}")
     return a
@@ -218,6 +260,8 @@ def _npy(path: Path, what: str) -> np.ndarray:
 def matrix_chunks(p: ScoresParams) -> Iterator[RawChunk]:
     """A similarity matrix: row ids probe, column ids reference; self-comparisons skipped."""
     f = Path(p.path)  # type: ignore[arg-type]
+    if f.is_dir():
+        raise DataError(f"{f}: is a folder, not a matrix file")
     if f.suffix.lower() == ".npy":
         m = _npy(f, "score matrix")
         if m.dtype.kind not in "fiu":
@@ -230,25 +274,38 @@ def matrix_chunks(p: ScoresParams) -> Iterator[RawChunk]:
                   for step in [max(1, p.chunk_rows // max(1, len(cols)))]
                   for r0 in range(0, len(rows), step))
     else:
-        cols = _header(f)[1:]
+        if f.suffix.lower() not in (".csv", ".tsv", ".txt"):
+            raise DataError(f"{f}: a matrix is a .npy array (with rows and columns id files) "
+                            "or a comma- or tab-separated text file, not "
+                            f"{f.suffix or 'a file without a suffix'}")
+        head = _header(f)
+        cols = head[1:]
         if not cols:
-            raise DataError(f"{f}: a CSV matrix needs a header of column ids")
-        types = {c: pa.float64() for c in cols}
+            raise DataError(f"{f}: a CSV matrix needs a header of column ids (comma- or "
+                            "tab-separated)")
+        if len(set(cols)) != len(cols):
+            raise DataError(f"{f}: a column id appears twice in the header")
+        types = {c: pa.float64() for c in cols} | {head[0]: pa.string()}
 
         def csv_blocks() -> Iterator[tuple[int, np.ndarray, list[str]]]:
-            r0 = 0
+            r0, seen = 0, set()
             reader = TextReader(f, None, p.chunk_rows // max(1, len(cols)) + 1, types,
-                                "matrix", row_bytes=24 * (len(cols) + 1))
+                                "matrix", row_bytes=24 * (len(cols) + 1), header=True)
             for b, _ in reader.batches():
-                ids = [str(x) for x in b.column(0).to_pylist()]
+                ids = [str(x).strip() for x in b.column(0).to_pylist()]
+                again = [x for x in ids if x in seen]
+                if again or len(set(ids)) != len(ids):
+                    raise DataError(f"{f}: row id {(again or ids)[0]!r} appears twice")
+                seen.update(ids)
                 vals = np.column_stack([scores(b.column(k + 1)) for k in range(len(cols))])
                 yield r0, vals, ids
                 r0 += len(ids)
         blocks = csv_blocks()
-        if len(set(cols)) != len(cols):
-            raise DataError(f"{f}: a column id appears twice in the header")
     mask = _npy(Path(p.mask), "mask") if p.mask is not None else None
     col_codes = np.arange(len(cols), dtype=np.int64)
+    upper = p.triangle == "upper"
+    square = None  # whether rows and columns are one id list (known after the first block)
+    seen_rows = 0
     for r0, vals, ids in blocks:
         vals = np.where(np.isfinite(vals), vals, np.nan)
         made = np.ones(vals.shape, dtype=bool)
@@ -259,9 +316,17 @@ def matrix_chunks(p: ScoresParams) -> Iterator[RawChunk]:
             made = np.asarray(mask[r0:r0 + len(ids)]) != 0
         same = np.asarray(ids, dtype=object)[:, None] == np.asarray(cols, dtype=object)[None]
         made &= ~same
+        if square is None or square:
+            square = list(ids) == list(cols[r0:r0 + len(ids)])
+        if square and upper:  # each pair once: column after row
+            made &= np.arange(len(cols))[None, :] > (r0 + np.arange(len(ids)))[:, None]
+        seen_rows = r0 + len(ids)
         r, c = np.nonzero(made)
         yield RawChunk(Keys(r.astype(np.int64), list(ids)), Keys(col_codes[c], list(cols)),
                        None, None, vals[r, c], r0 + 2)
+    if mask is not None and mask.shape[0] != seen_rows:
+        raise DataError(f"{p.mask}: the mask has {mask.shape[0]} rows, the matrix "
+                        f"{seen_rows}")
 
 
 def candidate_chunks(p: ScoresParams) -> Iterator[tuple[Keys, Keys, np.ndarray, Keys,
@@ -272,7 +337,8 @@ def candidate_chunks(p: ScoresParams) -> Iterator[tuple[Keys, Keys, np.ndarray, 
     have = _header(f)
     _check_header(f, have, CANDIDATES)
     types = {c: pa.string() for c in have} | {"rank": pa.float64(), "score": pa.float64()}
-    for b, line in TextReader(f, None, p.chunk_rows, types, "candidate list").batches():
+    for b, line in TextReader(f, None, p.chunk_rows, types, "candidate list",
+                              header=True).batches():
         rank = np.asarray(b.column("rank").to_numpy(zero_copy_only=False), dtype=np.float64)
         yield (keys(b.column("search_id")), keys(b.column("probe_id")), rank,
                keys(b.column("candidate_id")), scores(b.column("score")), line)
@@ -286,7 +352,7 @@ def search_list(p: ScoresParams) -> tuple[list[str], list[str]]:
     sid: list[str] = []
     pid: list[str] = []
     for b, _ in TextReader(f, None, p.chunk_rows, {c: pa.string() for c in have},
-                           "search list").batches():
+                           "search list", header=True).batches():
         sid += [str(x) for x in b.column("search_id").to_pylist()]
         pid += [str(x) for x in b.column("probe_id").to_pylist()]
     return sid, pid

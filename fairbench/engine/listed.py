@@ -19,7 +19,7 @@ range, only the memory kept does).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +49,9 @@ class FirstPass:
     seen: tuple[float, float]  # lowest and highest finite score
     clipped: int  # finite rows outside the histogram range
     n_samples: int  # highest sample index seen, plus one
+    n_scored: int = 0  # rows with a finite score
+    repeated: int = 0  # rows comparing a pair of samples already compared (either order)
+    repeats: list[tuple[int, int]] = field(default_factory=list)  # the first few
 
 
 def _binning(scores: np.ndarray, bins: int) -> Binning:
@@ -100,9 +103,48 @@ class _PairMerger:
         return a, b, slot, cnt
 
 
+class _RepeatFinder:
+    """Pairs of samples compared more than once (either order), merged as chunks arrive."""
+
+    BASE = 1 << 31
+
+    def __init__(self) -> None:
+        self.codes: list[np.ndarray] = []
+        self.pending = self.merged = 0
+        self.repeated = 0
+        self.examples: list[tuple[int, int]] = []
+
+    def add(self, i: np.ndarray, j: np.ndarray) -> None:
+        code = np.minimum(i, j) * self.BASE + np.maximum(i, j)
+        u, n = np.unique(code, return_counts=True)
+        self._count(u[n > 1], n[n > 1] - 1)
+        self.codes.append(u)
+        self.pending += len(u)
+        if self.pending - self.merged > max(8_000_000, self.merged) and len(self.codes) > 1:
+            self._merge()
+
+    def _count(self, codes: np.ndarray, extra: np.ndarray) -> None:
+        self.repeated += int(extra.sum())
+        for c in codes[: max(0, 5 - len(self.examples))].tolist():
+            self.examples.append((c // self.BASE, c % self.BASE))
+
+    def _merge(self) -> None:
+        u, n = np.unique(np.concatenate(self.codes), return_counts=True)
+        self._count(u[n > 1], n[n > 1] - 1)
+        self.codes = [u]
+        self.pending = self.merged = len(u)
+
+    def result(self) -> tuple[int, list[tuple[int, int]]]:
+        if len(self.codes) > 1:
+            self._merge()
+        return self.repeated, self.examples
+
+
 def first_pass(chunks: Iterable[ScoredChunk], n_strata: int, n_subjects: int, bins: int,
-               score_range: tuple[float, float] | None = None) -> FirstPass:
-    """Pass 1 (see the module docstring)."""
+               score_range: tuple[float, float] | None = None,
+               find_repeats: bool = False) -> FirstPass:
+    """Pass 1 (see the module docstring); ``find_repeats`` also counts rows comparing a
+    pair of samples that an earlier row compared already (either way round)."""
     P = n_pair_slots(n_strata)
     binning = None if score_range is None else _binning(np.array(score_range), bins)
     hist = np.zeros(P * bins, dtype=np.int64)
@@ -110,7 +152,8 @@ def first_pass(chunks: Iterable[ScoredChunk], n_strata: int, n_subjects: int, bi
     failed = np.zeros(P, dtype=np.int64)
     mi, mj, ms = [], [], []
     merger = _PairMerger(n_subjects, P)
-    n_rows = clipped = n_samples = 0
+    repeats = _RepeatFinder() if find_repeats else None
+    n_rows = clipped = n_samples = n_scored = 0
     lo_seen, hi_seen = np.inf, -np.inf
     for c in chunks:
         if not len(c):
@@ -121,6 +164,7 @@ def first_pass(chunks: Iterable[ScoredChunk], n_strata: int, n_subjects: int, bi
         n_rows += len(c)
         n_samples = max(n_samples, int(c.probe.max()) + 1, int(c.reference.max()) + 1)
         fin = np.isfinite(s)
+        n_scored += int(fin.sum())
         if fin.any():
             lo_seen, hi_seen = min(lo_seen, float(s[fin].min())), max(hi_seen,
                                                                         float(s[fin].max()))
@@ -137,6 +181,8 @@ def first_pass(chunks: Iterable[ScoredChunk], n_strata: int, n_subjects: int, bi
         n_nm += np.bincount(slot, minlength=P)
         failed += np.bincount(slot[~fin[imp]], minlength=P)
         merger.add(c.probe_subject[imp], c.reference_subject[imp], slot)
+        if repeats is not None:
+            repeats.add(c.probe, c.reference)
     if binning is None:
         binning = _binning(np.zeros(0), bins)
     i = np.concatenate(mi) if mi else np.zeros(0, np.int64)
@@ -144,9 +190,10 @@ def first_pass(chunks: Iterable[ScoredChunk], n_strata: int, n_subjects: int, bi
     gs = np.concatenate(ms) if ms else np.zeros(0)
     order = np.lexsort((j, i))
     seen = (lo_seen, hi_seen) if np.isfinite(lo_seen) else (0.0, 1.0)
+    n_rep, examples = repeats.result() if repeats is not None else (0, [])
     return FirstPass(binning, hist.reshape(P, bins), n_nm, failed, i[order].astype(np.int64),
                      j[order].astype(np.int64), gs[order], merger.result(), n_rows, seen,
-                     clipped, n_samples)
+                     clipped, n_samples, n_scored, n_rep, examples)
 
 
 def second_pass(chunks: Iterable[ScoredChunk], n_strata: int, binning: Binning,
@@ -179,12 +226,14 @@ def second_pass(chunks: Iterable[ScoredChunk], n_strata: int, binning: Binning,
 def count_listed(chunks: Chunks, n_strata: int, n_subjects: int, fixed: Sequence[float],
                  targets: Sequence[float], bins: int = 4096,
                  windows: Windows | None = None, max_kept: int = 50_000_000,
-                 max_hist_bytes: int = 2 << 30) -> tuple[VerificationCounts, FirstPass]:
+                 max_hist_bytes: int = 2 << 30, find_repeats: bool = False
+                 ) -> tuple[VerificationCounts, FirstPass]:
     """Counts of a comparison list (see the module docstring).
 
     ``windows`` maps pass 1's result to the bins (per stratum pair, inclusive) to keep whole
-    below the floor; ``fixed`` and ``targets`` are internal-similarity thresholds and target
-    FMRs, which set the floor.
+    below the floor (it is called between the passes and may refuse the list);
+    ``fixed`` and ``targets`` are internal-similarity thresholds and target FMRs, which set
+    the floor; ``find_repeats`` counts repeated pairs (:class:`FirstPass`).
     """
     P = n_pair_slots(n_strata)
     if P * bins * 8 * 2 > max_hist_bytes:
@@ -192,9 +241,10 @@ def count_listed(chunks: Chunks, n_strata: int, n_subjects: int, fixed: Sequence
             f"the score histograms would need {P * bins * 16 / 2**30:.1f} GiB ({n_strata:,} "
             f"attribute combinations, so {P:,} pairs of them, x {bins:,} bins); use fewer "
             "attributes or fewer histogram_bins")
-    fp = first_pass(chunks(), n_strata, n_subjects, bins)
+    fp = first_pass(chunks(), n_strata, n_subjects, bins, find_repeats=find_repeats)
     if fp.clipped > 0.01 * max(fp.n_rows, 1):
-        fp = first_pass(chunks(), n_strata, n_subjects, bins, fp.seen)
+        fp = first_pass(chunks(), n_strata, n_subjects, bins, fp.seen,
+                        find_repeats=find_repeats)
     floor = floor_bin_for(fp.hist.sum(axis=0), fp.binning, fixed, targets)
     lo = np.full(P, 1, dtype=np.int64)
     hi = np.zeros(P, dtype=np.int64)

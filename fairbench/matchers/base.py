@@ -128,8 +128,8 @@ class Matcher(ABC):
             self.params = self.Params(**params)
         except ValidationError as exc:
             problems = [
-                f"matcher.params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in exc.errors()
+                f"matcher.params{''.join('.' + str(p) for p in e['loc'])}: "
+                f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
             ]
             raise MatcherError(f"invalid parameters for matcher {self.name!r}", problems) from None
         chosen = getattr(self.params, "similarity", None)

@@ -61,6 +61,11 @@ class ScoresParams(StrictParams):
     sha256: dict[str, str] = Field(default_factory=dict)  # pins: file key -> sha256
     system: str = ""  # what produced the scores (vendor, model, version), for the record
     simulated: bool = False  # synthetic scores: every table and the report say SIMULATED
+    #: a pair of samples compared twice (either order): an error, or kept as two comparisons
+    repeats: Literal["error", "keep"] = "error"
+    #: a square matrix over one id list holds each pair twice: read its upper triangle
+    #: (each pair once), or both triangles (as two comparisons; needs repeats: keep)
+    triangle: Literal["upper", "both"] = "upper"
     chunk_rows: int = Field(1_000_000, ge=1000, le=50_000_000)  # rows per chunk read
 
     @model_validator(mode="after")
@@ -106,6 +111,8 @@ class ScoresMatcher(Matcher):
             out, bad = {}, []
             for key, path in self.p.files().items():
                 f = Path(path).expanduser()
+                if f.is_dir():
+                    raise MatcherError(f"matcher.params.{key}: {f} is a folder, not a file")
                 if not f.is_file():
                     raise MatcherError(f"matcher.params.{key}: file not found: {f}")
                 out[key] = file_sha256(f)

@@ -47,6 +47,8 @@ def smallest_threshold(top_scores: np.ndarray, n: int, f: float,
     top = np.sort(np.asarray(top_scores, dtype=dt))[::-1]
     if len(top) < m + 1:
         raise RuntimeError("scores do not reach the target's rank; counts are inconsistent")
+    if not np.isfinite(top[m]):  # the comparisons at the target's rank have no score
+        return None
     if rule == "bob":  # bob's own index arithmetic, so rounding agrees with it too
         k = n - 1 - int(np.ceil((1.0 - f) * n - 1.0))
         if not 0 < k < len(top):
@@ -61,7 +63,12 @@ def target_point(kind: str, scores: np.ndarray, n: int, f: float, similarity: st
     """The global (or reference-group) threshold for target ``f``, or an unsupported point
     whose note says how much data it would need."""
     t = smallest_threshold(scores, n, f, rule)
-    if t is None and rule == "bob" and int(np.floor(f * n)) >= 1:
+    m = int(np.floor(f * n))
+    if t is None and m >= 1 and n and len(scores) > m and not np.isfinite(
+            np.sort(np.asarray(scores, dtype=float))[::-1][m]):
+        return OperatingPoint(kind, f, None, None, False, "not supported: the comparisons at "
+                              "the target's rank failed (no score)", reference_group)
+    if t is None and rule == "bob" and m >= 1:
         return OperatingPoint(kind, f, None, None, False, "not supported: the impostor "
                               "score at the target's rank is the highest one (bob rule)",
                               reference_group)

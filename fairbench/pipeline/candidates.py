@@ -128,7 +128,11 @@ def candidate_identification(inp: Inputs, progress: bool = True) -> RunParts:
     kind = inp.similarity
     samples = Samples(ds.manifest.frame, ds.attributes, ds.banded, ds.manifest.keyed_by,
                       kind, str(matcher.p.path))
-    gal = samples.lookup(Keys.of(gallery_ids(matcher.p)), "gallery", True)
+    listed = gallery_ids(matcher.p)
+    if not listed:
+        raise DataError(f"{matcher.p.gallery}: the gallery lists no one (one enrolled image "
+                        "or subject id per line)")
+    gal = samples.lookup(Keys.of(listed), "gallery", True)
     search_ids: dict[str, int] = {}
     probe_of: list[int] = []
     rows_k, rows_c, rows_s = _searches(samples, matcher, search_ids, probe_of)
@@ -138,6 +142,9 @@ def candidate_identification(inp: Inputs, progress: bool = True) -> RunParts:
     enrolled = np.zeros(len(samples.codes.subjects), dtype=bool)
     enrolled[gallery_subjects] = True
     in_gallery = set(gal[gal >= 0].tolist())
+    for k in sorted(set(probe_of) & in_gallery)[:5]:
+        samples._problem(f"probe {samples.key[k]!r} is itself in the gallery "
+                         f"{matcher.p.gallery}: a search must not find its own image")
     for c in np.unique(np.concatenate(rows_c)) if rows_c else []:
         whole = samples.origin[c] == "model" and enrolled[subj_of[c]]
         if c not in in_gallery and not whole:

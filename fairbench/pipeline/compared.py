@@ -30,7 +30,7 @@ from fairbench.matchers.base import read_bytes
 from fairbench.metrics.eer import eer_windows
 from fairbench.metrics.groups import make_views
 from fairbench.metrics.tables import verification_results
-from fairbench.pipeline.inputs import Inputs, no_templates
+from fairbench.pipeline.inputs import Inputs, no_templates, transient_notes
 from fairbench.pipeline.parts import RunParts, base_record
 from fairbench.pipeline.verification import write_config, write_csv
 from fairbench.plan import make_plan
@@ -99,6 +99,7 @@ def compared_verification(inp: Inputs, progress: bool = True) -> RunParts:
     si, sj, pop = sample_impostors(plan, vc.impostor_sample.pairs, vc.impostor_sample.seed)
     i, j = np.r_[plan.mated_i, si], np.r_[plan.mated_j, sj]
     native, reason = compare_all(inp, i, j, progress)
+    transient_notes(reason, inp.info.name)  # every call failed: an error, nothing measured
     kind = inp.similarity
     internal = -native if kind in NEGATED else native
     s = config.settings()

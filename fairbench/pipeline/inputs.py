@@ -7,6 +7,7 @@ version, parameters and class), never the config's default.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from fairbench import provenance
 from fairbench.config import Config
 from fairbench.data.load import Dataset, load_dataset, simulated_dataset
 from fairbench.data.paths import cache_root
+from fairbench.errors import MatcherError
 from fairbench.matchers.base import Matcher, MatcherInfo, build_matcher
 from fairbench.matchers.precomputed import InMemoryMatcher
 from fairbench.metrics.reference import check_configured
@@ -36,6 +38,7 @@ class Inputs:
     matcher_source: str  # "config" | "object passed to fairbench.run" | "embeddings in memory"
     timings: dict[str, float] = field(default_factory=dict)
     t0: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what the run must say about itself
 
     @property
     def similarity(self) -> str:
@@ -101,7 +104,24 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
                             config.matcher.batch_size, progress,
                             config.dataset.max_image_pixels)
     timings["templates"] = time.perf_counter() - t1
-    return Inputs(config, dataset, matcher, info, tpl, created, source, timings, t0)
+    return Inputs(config, dataset, matcher, info, tpl, created, source, timings, t0,
+                  transient_notes(tpl.failure_reason, info.name))
+
+
+def transient_notes(reasons: list[str], matcher: str) -> list[str]:
+    """A note when some outcomes are errors of the matcher's machinery (``error: ...``: a
+    server's 500, a timeout, no connection), which count as failures to acquire; an error
+    when every one is (nothing was measured: a wrong URL, a server down)."""
+    errors = [r for r in reasons if r.startswith("error:")]
+    if not errors:
+        return []
+    if len(errors) == len(reasons):
+        raise MatcherError(f"matcher {matcher!r} failed on every image ({len(errors):,}); "
+                           f"nothing was measured. First failure: {errors[0]}")
+    common = Counter(errors).most_common(3)
+    return [f"{len(errors):,} of {len(reasons):,} images failed in the matcher itself "
+            f"({'; '.join(f'{n:,} x {r}' for r, n in common)}); they count as failures to "
+            "acquire. A rerun retries them (answers that succeeded are cached)"]
 
 
 def gives_scores(matcher: Matcher) -> bool:

@@ -106,5 +106,6 @@ def base_record(inp: Inputs, mode: str, suffix: str, comparisons: dict[str, int]
         "timings_s": dict(inp.timings),
         "notes": [*([f"WARNING: this dataset was {ds.consent_warning}"]
                     if ds.consent_warning else []),
-                  *(ds.card.limits if ds.card else []), *ds.notes, *(notes or [])],
+                  *(ds.card.limits if ds.card else []), *ds.notes, *inp.notes,
+                  *(notes or [])],
     }

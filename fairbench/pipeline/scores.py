@@ -73,13 +73,22 @@ def scored_verification(inp: Inputs, progress: bool = True) -> RunParts:
                             f"{ds.manifest.source}", samples.messages())
         if fp.n_rows == 0:
             raise DataError(f"{source}: no comparisons")
+        if fp.repeated and matcher.p.repeats == "error":
+            pairs = [f"{samples.key[a]} - {samples.key[b]}" for a, b in fp.repeats]
+            raise DataError(f"{source}: {fp.repeated:,} rows compare a pair of samples that "
+                            "another row compares already (either way round); list each "
+                            "pair once, or set matcher.params.repeats: keep to count every "
+                            "row", pairs)
+        if fp.n_scored == 0:
+            raise DataError(f"{source}: no comparison has a score (all are empty, nan or "
+                            "not finite)")
         plan = samples.plan(fp.mated_i, fp.mated_j)
         views = make_views(plan, ds.attributes, s.intersections)
         return eer_windows(plan, fp.hist, fp.binning, fp.mated_s, views)
 
     counts, fp = count_listed(lambda: chunks_of(matcher, samples), samples.codes.n_strata,
                               len(samples.codes.subjects), fixed, vc.target_fmr,
-                              vc.histogram_bins, windows)
+                              vc.histogram_bins, windows, find_repeats=True)
     plan = samples.plan(fp.mated_i, fp.mated_j)
     inp.timings["scoring"] = time.perf_counter() - t
     n = plan.n_images
@@ -98,6 +107,9 @@ def scored_verification(inp: Inputs, progress: bool = True) -> RunParts:
                    "kept_impostor_pairs": len(counts.kept_s), "samples": n}
     notes = [f"comparisons read from {matcher.p.format} file(s) {source}: acquisition and "
              "liveness were not measured by this run"]
+    if fp.repeated:
+        notes.append(f"{fp.repeated:,} rows repeat a pair already compared; each counts as a "
+                     "comparison (matcher.params.repeats: keep)")
     record = base_record(inp, "verification", "", comparisons, points, tables.by_group,
                          {k: v for k, v in out.items() if k != "fmr_cross_group"}, notes)
     record["capture"]["measured"] = False

@@ -34,6 +34,12 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
     config, ds, tpl = inp.config, inp.dataset, inp.templates
     vc = config.verification
     assert vc is not None
+    if vc.impostor_sample is not None:
+        from fairbench.errors import ConfigError
+
+        raise ConfigError("verification.impostor_sample: only for matchers that compare two "
+                          "images at a time (http mode: compare); this run compares every "
+                          "pair of templates")
     t = time.perf_counter()
     plan = make_plan(ds.manifest.frame, ds.attributes, ds.banded)
     fixed = [float(np.float32(from_native(v, inp.similarity))) for v in vc.fixed_thresholds]

@@ -45,8 +45,8 @@ def per_group(run_dir: Path, condition: str = "clean") -> tuple[pd.DataFrame, fl
                              "tables/verification_by_group.csv")
     if not (rec.get("capture") or {}).get("measured", True) or "fta" not in ver:
         raise FairbenchError(f"{run_dir}: explain-accuracy splits a headline into capture, "
-                             "liveness and matching errors, but this run read comparisons "
-                             "from score files and measured no capture; its FMR and FNMR "
+                             "liveness and matching errors, but this run's comparisons were "
+                             "given as scores and it measured no capture; its FMR and FNMR "
                              "are in tables/verification_by_group.csv")
     cap_cfg = (rec.get("config") or {}).get("capture") or {}
     ver = ver[ver["threshold_kind"] == "target_fmr"]

@@ -27,6 +27,7 @@ class Context:
     run_id: str
     date: str
     score_name: str = "score"
+    caveats: tuple[str, ...] = ()  # said in every sentence: simulated, a sample, no consent
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> Context:
@@ -34,14 +35,27 @@ class Context:
         card = ds.get("card") or {}
         title = card.get("title") or ds["name"]
         version = f", version {card['version']}" if card.get("version") else ""
-        return cls(model=f"{mt['name']} ({mt.get('version', 'unknown version')})",
-                   dataset=f"{title}{version}", run_id=rec["run_id"],
+        system = (mt.get("details") or {}).get("system")  # what produced given scores
+        model = f"{system} (scores given to fairbench {mt.get('version', '')})" if system \
+            else f"{mt['name']} ({mt.get('version', 'unknown version')})"
+        caveats = []
+        if rec.get("simulated"):
+            caveats.append("SIMULATED data")
+        comp = rec.get("comparisons") or {}
+        if comp.get("nonmated_population"):
+            caveats.append(f"FMR estimated from a sample of {comp.get('nonmated', 0):,} of "
+                           f"{comp['nonmated_population']:,} impostor pairs")
+        if ds.get("consent_warning"):
+            caveats.append("dataset collected without consent")
+        return cls(model=model, dataset=f"{title}{version}", run_id=rec["run_id"],
                    date=str(rec.get("created_utc", ""))[:10],
-                   score_name=str(mt.get("native_score") or "score"))
+                   score_name=str(mt.get("native_score") or "score"),
+                   caveats=tuple(caveats))
 
     def suffix(self) -> str:
+        said = "".join(f"; {c}" for c in self.caveats)
         return f"(model {self.model}; dataset {self.dataset}; fairbench run {self.run_id}, " \
-               f"{self.date})"
+               f"{self.date}{said})"
 
 
 class SentenceError(AssertionError):

@@ -76,6 +76,11 @@ def by_group_sections(df: pd.DataFrame) -> list[Section]:
         notes = [*reference_note(part), NOTE_CELLS]
         if src:
             notes.insert(0, f"Labels: {src}.")
+        if "n_nonmated_population" in part and len(part):
+            r = part.iloc[0]
+            notes.insert(0, "FMR estimated from a stratified random sample of impostor pairs "
+                         f"(here {int(r['n_nonmated']):,} of {int(r['n_nonmated_population']):,}"
+                         " in the first row); its intervals are those of the sample.")
         title = "All comparisons" if attr == "all" else f"Verification by {attr}"
         out.append(Section(title, cols, rows, notes, key=f"by-group-{attr}", attribute=attr))
     return out

@@ -48,6 +48,7 @@ class Check:
     run: Callable[[Context], str]
     needs: tuple[str, ...] = ()
     embeds: bool = True
+    applies: Callable[[Matcher], bool] | None = None  # None: to every matcher
 
     @property
     def description(self) -> str:
@@ -71,6 +72,8 @@ CHECKS: tuple[Check, ...] = (
     Check("fingerprint_tracks_params", checks_info.fingerprint_tracks_params,
           ("fingerprint_stable",), embeds=False),
     Check("no_network", checks_info.no_network, embeds=False),
+    Check("compares_pairs", checks_info.compares_pairs, embeds=False,
+          applies=lambda m: hasattr(m, "compare_pairs") and getattr(m, "gives_scores", False)),
 )
 
 
@@ -119,8 +122,10 @@ def _outcome(check: Check, ctx: Context, done: dict[str, CheckResult]) -> CheckR
 
 def _attempt(check: Check, ctx: Context, done: dict[str, CheckResult]) -> CheckResult:
     if check.embeds and ctx.gives_scores:
-        return CheckResult(check.name, "skipped", "the matcher gives scores read from files, "
-                           "not templates: nothing is embedded", check.description)
+        what = "of image pairs" if hasattr(ctx.matcher, "compare_pairs") else \
+            "read from files"
+        return CheckResult(check.name, "skipped", f"the matcher gives scores {what}, not "
+                           "templates: nothing is embedded", check.description)
     failed = [n for n in check.needs if n in done and done[n].failed]
     if failed:
         return CheckResult(check.name, "skipped", f"needs {', '.join(failed)} to pass",
@@ -162,7 +167,7 @@ def check_matcher(
     """
     with NetWatch(phase="building the matcher") as watch:
         m, name, rebuild, given = _resolve(matcher, params)
-        if getattr(m, "gives_scores", False):
+        if getattr(m, "gives_scores", False) and not m.needs_images:
             inputs = Inputs([], [], [], "none (a score matcher embeds nothing)")
         elif m.needs_images:
             if images is None:
@@ -181,6 +186,7 @@ def check_matcher(
             ctx.info_error = f"{type(exc).__name__}: {exc}"
         done: dict[str, CheckResult] = {}
         for check in CHECKS:
-            done[check.name] = _outcome(check, ctx, done)
+            if check.applies is None or check.applies(m):
+                done[check.name] = _outcome(check, ctx, done)
     label = name or m.name
     return CheckReport(label, inputs.source, list(done.values()), given)

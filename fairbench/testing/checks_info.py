@@ -5,6 +5,8 @@ from __future__ import annotations
 import typing
 from typing import Any, get_args
 
+import numpy as np
+
 from fairbench.matchers.base import Matcher
 from fairbench.testing.context import Context, Skip, require
 from fairbench.testing.inputs import BLANK, NOT_AN_IMAGE, unknown_record
@@ -224,3 +226,28 @@ def no_network(ctx: Context) -> str:
         return f"local connections only ({len(w.local)} socket events, to " \
                f"{', '.join(hosts[:3])})"
     return "no socket use while embedding, building or describing the matcher"
+
+
+def compares_pairs(ctx: Context) -> str:
+    """A matcher that scores two images at a time (``compare_pairs``): one answer per pair
+    in order, a finite score or a reason, the same answers again, and bytes that are not
+    an image reported as a failure, never sent."""
+    compare = getattr(ctx.matcher, "compare_pairs", None)
+    if compare is None:
+        raise Skip("the matcher does not compare pairs of images")
+    blobs = ctx.inputs.blobs
+    if len(blobs) < 2:
+        raise Skip("needs two images")
+    pairs = [(blobs[0], blobs[0]), (blobs[0], blobs[1]), (b"not an image", blobs[1])]
+    first = compare(pairs)
+    require(len(first) == len(pairs), f"{len(first)} answers for {len(pairs)} pairs")
+    for (score, why), what in zip(first[:2], ("an image with itself", "two images")):
+        require(why is None and score is not None and np.isfinite(score),
+                f"{what}: no score ({why})")
+    require(first[2][0] is None and bool(first[2][1]),
+            f"bytes that are not an image got {first[2]!r}, not a failure with a reason")
+    again = compare(pairs[:2])
+    require([a for a, _ in again] == [a for a, _ in first[:2]],
+            "a second call gave other scores for the same pairs")
+    return (f"{len(pairs)} pairs: scores {first[0][0]:.4g} (itself) and {first[1][0]:.4g}, the "
+            f"same again; not an image -> {first[2][1]!r}")

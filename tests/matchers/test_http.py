@@ -118,14 +118,25 @@ def test_429_with_retry_after_then_success(blobs):
     assert all(0.18 <= g < 2 for g in gaps), gaps  # Retry-After honoured, capped at 0.2 s
 
 
-def test_500_always_is_recorded_and_the_run_completes(london16, london16_manifest, tmp_path):
-    with FaceServer(script=lambda k, c: (500, {"detail": "boom"}, {})) as srv:
+def test_500s_are_recorded_and_noted_and_all_500s_is_an_error(london16, london16_manifest,
+                                                               tmp_path):
+    """Some 500s: recorded per image, the run completes and says so in its notes; a server
+    that fails every call measured nothing: exit 2, nothing written."""
+    with FaceServer(script=lambda k, c: (500, {"detail": "boom"}, {})
+                    if k % 9 == 0 else None) as srv:
         res = fairbench.run(config(london16_manifest, london16, "http",
-                                   hp(srv.url, concurrency=4), tmp_path / "cache"),
+                                   hp(srv.url, concurrency=1, retries=0), tmp_path / "c1"),
                             tmp_path / "out", progress=False)
+    failed = res.record["capture"]["failure_reasons"].get("error: http 500 after 0 retries")
+    assert failed and res.record["capture"]["n_acquired"] == 32 - failed
+    assert any("failed in the matcher itself" in n for n in res.record["notes"])
+    with FaceServer(script=lambda k, c: (500, {"detail": "boom"}, {})) as srv:
+        with pytest.raises(MatcherError, match="failed on every image"):
+            fairbench.run(config(london16_manifest, london16, "http",
+                                 hp(srv.url, concurrency=4), tmp_path / "cache"),
+                          tmp_path / "out2", progress=False)
         assert len(srv.calls) == 32 * 3
-    assert res.record["capture"]["failure_reasons"] == {"error: http 500 after 2 retries": 32}
-    assert res.record["capture"]["n_acquired"] == 0
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
 
 
 def test_timeout_connection_refused_and_per_image_errors(blobs):

@@ -153,3 +153,26 @@ def test_pinned_sha256_and_missing_files(tmp_path):
     with pytest.raises(MatcherError, match="file not found"):
         run_with(tmp_path, tmp_path / "subjects.csv", {"format": "bob4",
                                                        "path": str(tmp_path / "nope")})
+
+
+def test_repeated_pairs_and_both_triangles(matrix_case):
+    """A pair listed twice (either way round) is an error naming it, unless repeats: keep;
+    a square matrix counts each pair once, or both triangles when asked."""
+    tmp, subjects, man, m, ids, _ = matrix_case
+    rows = sf.matrix_rows(m, ids, man)[:300]
+    flipped = [sf.Row(r.reference, r.reference_subject, r.probe, r.probe_subject, r.score)
+               for r in rows[:3]]
+    p = sf.write_csv(rows + flipped, tmp / "s.csv")
+    with pytest.raises(DataError, match="3 rows compare a pair") as e:
+        run_with(tmp, tmp / "images.csv", {"format": "csv", "path": str(p)})
+    assert f"{rows[0].probe} - {rows[0].reference}" in e.value.problems
+    run = run_with(tmp, tmp / "images.csv", {"format": "csv", "path": str(p),
+                                             "repeats": "keep"}, "k")
+    check(run, rows + flipped, subjects)
+    assert any("repeat a pair" in n for n in run.record["notes"])
+    np.save(tmp / "m.npy", m)
+    (tmp / "ids.txt").write_text("\n".join(ids) + "\n")
+    both = run_with(tmp, tmp / "images.csv", {
+        "format": "matrix", "path": str(tmp / "m.npy"), "rows": str(tmp / "ids.txt"),
+        "columns": str(tmp / "ids.txt"), "triangle": "both", "repeats": "keep"}, "both")
+    check(both, sf.matrix_rows(m, ids, man, both=True), subjects)
