@@ -70,6 +70,8 @@ def describe_cli(
         "--attributes", "-a", help="Attributes to break down by (repeatable; default: all "
                                    "the card's or the manifest's).")] = None,
     intersections: Annotated[bool, typer.Option(help="Also every intersection.")] = True,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", help="An adapter option KEY=VALUE (YAML value), repeatable.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object for scripts.")
                        ] = False,
 ) -> None:
@@ -77,9 +79,11 @@ def describe_cli(
     group can resolve; before anything is embedded."""
     import json
 
+    from fairbench.cli.matchers import parse_params
     from fairbench.pipeline.describe import describe_dataset, render_description
 
-    desc = describe_dataset(dataset, root, attribute, intersections)
+    desc = describe_dataset(dataset, root, attribute, intersections,
+                            parse_params(option or []))
     typer.echo(json.dumps(desc, indent=1) if as_json else render_description(desc))
 
 

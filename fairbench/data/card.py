@@ -84,7 +84,7 @@ class DatasetCard(_Strict):
         """The warning every table of a run on this dataset carries ('' if none is due)."""
         if self.consent_status != "none":
             return ""
-        return f"collected without the consent of the people shown: {self.consent}"
+        return f"collected without the consent of the people shown: {self.consent.rstrip('. ')}"
 
     def label_source(self, attribute: str) -> str:
         """How an attribute's labels were obtained (derived ones say so)."""

@@ -20,8 +20,10 @@ RESERVED = ("image_id", "path", "subject_id")
 
 
 def dataset_config(name_or_manifest: str, root: Path | None,
-                   attributes: Sequence[str] | None) -> DatasetConfig:
-    """A dataset section for a card name or a manifest file, all attributes by default."""
+                   attributes: Sequence[str] | None,
+                   options: dict[str, Any] | None = None) -> DatasetConfig:
+    """A dataset section for a card name or a manifest file, all attributes by default
+    (a card that declares none, like ``folders``, has its adapter's columns)."""
     p = Path(name_or_manifest)
     if p.suffix.lower() in (".csv", ".parquet", ".pq") or p.exists():
         if not p.is_file():
@@ -30,6 +32,9 @@ def dataset_config(name_or_manifest: str, root: Path | None,
             from fairbench.data.manifest import read_table
 
             attributes = [c for c in read_table(p).columns if c not in RESERVED]
+        if options:
+            raise DataError("--option: options belong to a dataset card's adapter, not to a "
+                            "manifest file")
         return DatasetConfig(manifest=p, root=root, attributes=list(attributes))
     if name_or_manifest not in card_names():
         import difflib
@@ -44,16 +49,23 @@ def dataset_config(name_or_manifest: str, root: Path | None,
         card = load_card(name_or_manifest)
         attributes = [a for a, s in card.attributes.items() if s.kind == "categorical"]
         attributes += list(card.derived_attributes)
-    return DatasetConfig(name=name_or_manifest, root=root, attributes=list(attributes))
+        if not attributes:
+            from fairbench.data.load import read_distribution
+
+            loaded, _ = read_distribution(name_or_manifest, root, options)
+            attributes = [c for c in loaded.manifest.frame.columns if c not in RESERVED]
+    return DatasetConfig(name=name_or_manifest, root=root, attributes=list(attributes),
+                         options=dict(options or {}))
 
 
 def describe_dataset(name_or_manifest: str, root: Path | None = None,
-                     attributes: Sequence[str] | None = None, intersections: bool = True
-                     ) -> dict[str, Any]:
-    """The description as one JSON-able object: the dataset, its card's limits and groups."""
+                     attributes: Sequence[str] | None = None, intersections: bool = True,
+                     options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The description as one JSON-able object: the dataset, its card's limits and groups
+    (``options``: the card adapter's, as in ``dataset.options``)."""
     from fairbench.plan.describe import describe
 
-    cfg = dataset_config(name_or_manifest, root, attributes)
+    cfg = dataset_config(name_or_manifest, root, attributes, options)
     ds = load_dataset(cfg, require_files=False)
     table = describe(ds.manifest.frame, ds.attributes, ds.banded, intersections)
     rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")

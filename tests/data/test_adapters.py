@@ -8,6 +8,7 @@ import pytest
 
 import fairbench
 from fairbench.errors import DataError
+from tests.data.cli import fairbench_cli
 from tests.data.layouts import build_folders
 
 
@@ -35,6 +36,26 @@ def test_folders_layout_and_its_problems(london16, tmp_path):
     with pytest.raises(DataError, match="has no option 'frames'"):
         read_distribution("folders", root, {"frames": 3})
 
+
+
+def test_describe_a_folder_set_breaks_down_by_its_sidecar_columns(london16, tmp_path):
+    """The folders card declares no attribute: describe takes the sidecar's columns, and
+    --option reaches the adapter (an unknown one is refused, naming it)."""
+    root = build_folders(tmp_path / "set", london16)
+    from fairbench.pipeline.describe import describe_dataset
+
+    desc = describe_dataset("folders", root, intersections=False)
+    assert desc["attributes"] == ["eth", "sex"]
+    assert {(g["attribute"], g["group"]) for g in desc["groups"]} >= {("sex", "female"),
+                                                                      ("eth", "white")}
+    (root / "attributes.csv").rename(root / "people.csv")
+    r = fairbench_cli("datasets", "describe", "folders", "--root", str(root),
+                      "--no-intersections", "--option", "sidecar=people.csv")
+    assert r.returncode == 0, r.stderr
+    assert any(x.split()[:3] == ["sex", "female", "8"] for x in r.stdout.splitlines())
+    r = fairbench_cli("datasets", "describe", "folders", "--root", str(root),
+                      "--option", "frames=3")
+    assert r.returncode == 2 and "has no option 'frames'" in r.stderr, r.stderr
 
 def scraped_card(folder):
     """A local card like RFW's: consent none."""

@@ -4,9 +4,6 @@ notice in every run."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -16,6 +13,7 @@ import fairbench
 from fairbench.config import DatasetConfig
 from fairbench.data.load import load_dataset, read_distribution
 from fairbench.errors import DataError
+from tests.data.cli import fairbench_cli
 from tests.data.layout_cfd_meds import CFD_WORKBOOK, build_cfd
 
 MAIN, MR, INDIA_US, INDIA_IN = ("CFD U.S. Norming Data", "CFD-MR U.S. Norming Data",
@@ -156,10 +154,6 @@ def test_cfd_lists_every_layout_problem_at_once(cfd):
     with pytest.raises(DataError, match="not a CFD 3.0 distribution"):
         read_distribution("cfd", images)
 
-
-def fairbench_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fairbench.cli", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 def test_cfd_manifest_command_writes_what_the_adapter_reads(cfd, tmp_path):

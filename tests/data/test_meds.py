@@ -4,9 +4,6 @@ warning in run.json, every table and the report."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +12,7 @@ import fairbench
 from fairbench.config import DatasetConfig
 from fairbench.data.load import load_dataset, read_distribution
 from fairbench.errors import DataError
+from tests.data.cli import fairbench_cli
 from tests.data.layout_cfd_meds import MEDS2_ROOT_NAME, build_meds2
 
 ALL_POSES = ["Frontal", "Left Angle", "Right Angle", "Left Profile", "Right Profile"]
@@ -116,10 +114,6 @@ def test_meds2_lists_every_layout_problem_at_once(meds):
         read_distribution("meds2", parent)
     assert len(e.value.problems) == 1 and f"{meta}: no column 'rac'" in e.value.problems[0]
 
-
-def fairbench_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fairbench.cli", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 def test_meds2_describe_command(meds):
