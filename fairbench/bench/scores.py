@@ -102,7 +102,7 @@ def run_scores_bench(rows: int, subjects: int, replicates: int, folder: Path | N
 
     counts, fp = count_listed(lambda: (res.resolve(c) for c in bob_chunks(params)),
                               res.codes.n_strata, len(res.codes.subjects), [],
-                              [1e-2, 1e-3, 1e-4], bins, windows)
+                              [1e-2, 1e-3, 1e-4], bins, windows, find_repeats=True)
     t_engine = time.perf_counter() - t
     peak = _peak_mb()
     plan = res.plan(fp.mated_i, fp.mated_j)
