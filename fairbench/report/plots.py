@@ -187,8 +187,12 @@ def score_figure(attribute: str, curves: Sequence[GroupCurve], lo: float, hi: fl
     ax_g.set_ylabel("mated pairs")
     ax_g.set_xlabel(score_name)
     ax_i.set_title(f"Score distributions by {attribute} (dashed: operating points)")
-    ax_i.legend(fontsize=6)
-    ax_g.legend(fontsize=6)
+    for ax, what in ((ax_i, "same-group impostor pairs"), (ax_g, "mated pairs")):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
+        else:  # e.g. a pair list with impostors across groups only
+            ax.text(0.5, 0.5, f"no group has {what}", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=8, color="grey")
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.1, top=0.93, hspace=0.12)
     return fig
 

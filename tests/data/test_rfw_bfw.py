@@ -122,7 +122,20 @@ def test_official_pairs_run_equals_brute_force(name, attr, request, tmp_path):
         assert (row.n_nonmated, row.fmr_errors) == (imp, imp_err), g
         assert (row.n_mated, row.fnmr_errors) == (gen, gen_err), g
     assert "fta" in bg  # templates were made here: acquisition was measured
-    assert bg["consent"].str.startswith("collected without").all()
+    # the consent warning: every table on disk (first column), its notes, report.html
+    from fairbench.report.rebuild import build_report
+
+    warning = run.record["dataset"]["consent_warning"]
+    tables = sorted((run.run_dir / "tables").glob("*.csv"))
+    assert {t.stem for t in tables} >= {"verification_by_group", "eer_by_group"}
+    for t in tables:
+        frame = pd.read_csv(t)
+        assert frame.columns[0] == "consent" and frame["consent"].eq(warning).all(), t.name
+    for t in (run.run_dir / "tables").glob("*.md"):
+        assert "collected without the consent" in t.read_text(), t.name
+    build_report(run.run_dir)
+    html = (run.run_dir / "report.html").read_text()
+    assert "WARNING: this dataset was collected without" in html
 
 
 def test_import_archives_atomically(tmp_path, london16, monkeypatch):
