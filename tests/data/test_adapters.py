@@ -38,6 +38,34 @@ def test_folders_layout_and_its_problems(london16, tmp_path):
 
 
 
+
+def test_a_run_on_a_folder_set(london16, tmp_path):
+    """The folders card end to end: its sidecar's attributes, their label sources from
+    dataset.options, and the card's unknown consent said (no warning: it is not 'none')."""
+    root = build_folders(tmp_path / "set", london16)
+    from fairbench.data.load import read_distribution
+
+    ids = read_distribution("folders", root)[0].manifest.frame.image_id.to_numpy()
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "e.npz", image_ids=ids.astype(str),
+             embeddings=rng.normal(size=(len(ids), 8)).astype(np.float32))
+    run = fairbench.run({"dataset": {"name": "folders", "root": str(root),
+                                     "attributes": ["eth", "sex"],
+                                     "options": {"label_sources": {"sex": "self-reported"}}},
+                         "matcher": {"name": "precomputed",
+                                     "params": {"path": str(tmp_path / "e.npz")}},
+                         "verification": {"target_fmr": [0.1],
+                                          "bootstrap": {"replicates": 10}}},
+                        tmp_path / "out", progress=False)
+    d = run.record["dataset"]
+    assert d["n_images"] == 32 and d["consent_warning"] == ""
+    assert d["consent_status"] == "unknown"
+    assert d["label_sources"]["sex"] == "self-reported"
+    bg = run.tables["verification_by_group"]
+    assert set(bg[bg.attribute == "eth"].group) == {"black", "east_asian", "west_asian",
+                                                    "white"}
+    assert (bg[bg.group == "all"].n_mated == 16).all()
+
 def test_describe_a_folder_set_breaks_down_by_its_sidecar_columns(london16, tmp_path):
     """The folders card declares no attribute: describe takes the sidecar's columns, and
     --option reaches the adapter (an unknown one is refused, naming it)."""

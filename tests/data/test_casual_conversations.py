@@ -335,6 +335,37 @@ def test_v2_videos_frames_and_labels(v2_root, fresh_cache):
     assert len(scripted.manifest.frame) == 3 * 8
 
 
+
+def test_v2_one_to_one_run_on_both_skin_tone_scales(v2_root, tmp_path):
+    """A whole 1:1 run on v2: per-video Monk and Fitzpatrick groups, self-reported gender
+    beyond two categories, and the tables' counts add up over the groups."""
+    loaded, _ = read_distribution(V2, v2_root)
+    ids = loaded.manifest.frame.image_id.to_numpy()
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "e.npz", image_ids=ids.astype(str),
+             embeddings=rng.normal(size=(len(ids), 8)).astype(np.float32))
+    run = fairbench.run({
+        "dataset": {"name": V2, "root": str(v2_root), "intersections": False,
+                    "attributes": ["gender", "monk_group", "fitzpatrick_group", "country"]},
+        "matcher": {"name": "precomputed", "params": {"path": str(tmp_path / "e.npz")}},
+        "verification": {"target_fmr": [0.1], "bootstrap": {"replicates": 10}}},
+        tmp_path / "out", progress=False)
+    t = pd.read_csv(run.run_dir / "tables" / "verification_by_group.csv",
+                    keep_default_na=False)
+    assert {"cis woman", "non-binary", "transgender man"} <= set(t[t.attribute == "gender"]
+                                                                  .group)
+    assert set(t[t.attribute == "fitzpatrick_group"].group) == {"light", "medium", "dark"}
+    d = run.record["dataset"]
+    assert d["n_images"] == 60 and d["consent_warning"] == ""
+    assert d["label_sources"]["monk_group"] == "annotated (grouped from monk_skin_tone)"
+    assert d["label_sources"]["gender"] == "self-reported"
+    # every mated pair of one gender (a subject-level label) is counted once
+    g = t[(t.attribute == "gender") & (t.operating_point == "fmr=0.1")]
+    every = t[(t.attribute == "all") & (t.operating_point == "fmr=0.1")].n_mated.iloc[0]
+    assert g.n_mated.sum() == every == 258
+    cov = pd.read_csv(run.run_dir / "tables" / "data_coverage.csv", keep_default_na=False)
+    assert set(cov.attribute) >= {"gender", "monk_group"}
+
 def test_v2_pre_extracted_frames_and_partial_downloads(london16, tmp_path, fresh_cache,
                                                       decodes):
     root = build_cc_v2(tmp_path / "v2", london16)
