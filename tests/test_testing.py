@@ -64,21 +64,12 @@ def _scores(models: Path, tmp: Path) -> dict:
 
 PARAMS = {"dlib": lambda models, tmp: {}, "onnx": _onnx, "insightface": _insightface,
           "precomputed": _precomputed, "scores": _scores}
-#: Built-ins whose module may not exist yet (being written); skipped, with the reason, until
-#: it imports. Remove a name once its module has landed.
-NOT_YET = {"http"}
 BUILTINS = sorted(ep.name for ep in entry_points(group="fairbench.matchers")
                   if registry._is_own(ep))
 
 
 @pytest.mark.parametrize("name", BUILTINS)
 def test_every_builtin_passes(name: str, faces, models_dir: Path, tmp_path: Path) -> None:
-    try:
-        matchers.get(name)
-    except ImportError as exc:
-        if name in NOT_YET:
-            pytest.skip(f"built-in {name!r} does not import yet: {exc}")
-        raise
     if name == "http":
         return _check_http(faces)
     assert name in PARAMS, f"no check configuration for built-in {name!r}: add it to PARAMS"
