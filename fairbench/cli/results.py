@@ -33,7 +33,9 @@ def compare_cli(
     run_a: Annotated[Path, typer.Argument(help="Run folder A (the baseline).")],
     run_b: Annotated[Path, typer.Argument(help="Run folder B, on the same dataset.")],
     output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="Also write compare.csv and compare.md into this folder.")
+        "-o", "--output", help="Also write compare.csv, compare.md and compare.html (one "
+        "self-contained page: both runs, per group FMR and FNMR side by side with the paired "
+        "change and a paired-change figure per attribute, kept in plots/) into this folder.")
                       ] = None,
 ) -> None:
     """Side by side: each group's FMR and FNMR in both runs and the change, with intervals."""
