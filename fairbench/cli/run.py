@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fairbench.cli.app import app, command
+
+if TYPE_CHECKING:
+    from fairbench.results.run import Run
+
+QUIET = typer.Option("--quiet", "-q", help="Print no summary table on stderr.")
+
+
+def summarise(run: Run) -> None:
+    """The findings table on stderr; a failure there never costs a finished run its output."""
+    from rich.console import Console
+
+    from fairbench.report.terminal import print_summary
+
+    console = Console(stderr=True)
+    try:
+        print_summary(run, console)
+    except Exception as exc:  # the run is written; say why there is no summary, go on
+        console.print(f"warning: no summary ({type(exc).__name__}: {exc})", markup=False)
 
 
 @command(app, "run")
@@ -18,20 +36,28 @@ def run_cli(
     output: Annotated[Path, typer.Option("-o", "--output", help="Results folder.")] = Path(
         "results"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    quiet: Annotated[bool, QUIET] = False,
 ) -> None:
-    """Run a benchmark (1:1 or 1:N, by the config's mode); prints the run folder's path as
-    the last line."""
+    """Run a benchmark (1:1 or 1:N, by the config's mode); prints a summary of the findings
+    on stderr and the run folder's path as the last line of stdout."""
     from fairbench.api import run
 
     result = run(config, output, overrides=set_ or [], progress=progress)
+    if not quiet:
+        summarise(result)
     typer.echo(result.run_dir)
 
 
 @command(app, "report")
-def report_cli(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
+def report_cli(run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+               quiet: Annotated[bool, QUIET] = False) -> None:
     """Rebuild every table and plot, citations.md and report.html from the run's stored
-    arrays alone (counts.npz for 1:1, search.npz for 1:N)."""
+    arrays alone (counts.npz for 1:1, search.npz for 1:N); prints the files written, then
+    a summary of the findings on stderr."""
     from fairbench.report.rebuild import build_report
+    from fairbench.results.run import Run
 
     for p in build_report(run_dir):
         typer.echo(p)
+    if not quiet:
+        summarise(Run.load(run_dir))
