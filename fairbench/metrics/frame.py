@@ -17,12 +17,25 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from fairbench.core.missing import UNKNOWN
 from fairbench.metrics.bootstrap import percentile_interval
 from fairbench.metrics.rates import n_column
+
+if TYPE_CHECKING:
+    from fairbench.forest import Panel
+
+#: each rate's short name and what it is read over (panel titles, summaries)
+RATE_WORDS = {"fmr": ("FMR", "same-group impostor pairs"), "fnmr": ("FNMR", "mated pairs"),
+              "fpir": ("FPIR", "non-mated searches"), "fnir": ("FNIR", "mated searches"),
+              "fta": ("FTA", "images"), "fmr_iso": ("FMR (ISO)", "same-group impostor pairs"),
+              "fnmr_iso": ("FNMR (ISO)", "mated pairs"), "fpir_iso": ("FPIR (ISO)",
+                                                                       "non-mated searches"),
+              "fnir_iso": ("FNIR (ISO)", "mated searches")}
 
 COLUMNS = ["rate", "ci_low", "ci_high", "errors", "n", "n_subjects", "boot_low", "boot_high"]
 
@@ -59,7 +72,8 @@ class RateFrame:
                   confidence: float = 0.95) -> RateFrame:
         ref = None
         if "reference_group" in rows and len(rows):
-            ref = str(rows["reference_group"].iloc[0] or "") or None
+            first = rows["reference_group"].iloc[0]  # an empty cell reads back as NaN
+            ref = None if pd.isna(first) else (str(first) or None)
         by = _standard(rows, metric)
         ov = _standard(overall, metric) if overall is not None and len(overall) else \
             by.iloc[0:0]
@@ -101,6 +115,28 @@ class RateFrame:
         bootstrap interval."""
         return self._compare(reference, "ratio")
 
+    def panel(self) -> Panel:
+        """This rate as one panel of the forest plot (the report's and the notebook's)."""
+        from fairbench.forest import Panel, Point
+
+        def opt(x: object) -> float | None:
+            return None if pd.isna(x) else float(x)  # type: ignore[arg-type]
+
+        points = [Point(str(g), opt(r["rate"]), opt(r["ci_low"]), opt(r["ci_high"]),
+                        0 if pd.isna(r["errors"]) else int(r["errors"]),
+                        0 if pd.isna(r["n"]) else int(r["n"]), str(g) == self.reference)
+                  for g, r in self.by_group.iterrows() if str(g) != UNKNOWN]
+        name, over = RATE_WORDS.get(self.metric, (self.metric.upper(), ""))
+        return Panel(name, over, points)
+
+    def forest_svg(self) -> str:
+        """The forest plot of this rate alone, as inline SVG."""
+        from fairbench.forest import forest_svg
+
+        svg = forest_svg([self.panel()], f"{self.metric.upper()} by {self.attribute} at "
+                         f"{self.at}", f"fp-{self.metric}-{self.attribute}")
+        return svg[svg.index("<svg"):]
+
     def __repr__(self) -> str:
         return (f"RateFrame({self.metric} by {self.attribute} at {self.at}; reference "
                 f"{self.reference})\n{self.by_group.to_string()}")
@@ -110,5 +146,5 @@ class RateFrame:
                 f"{html.escape(self.attribute)} at {html.escape(self.at)}; reference group "
                 f"{html.escape(str(self.reference))}; intervals: Clopper-Pearson (ci) and "
                 "subject bootstrap (boot), 95 %.</p>")
-        return head + self.by_group.to_html(float_format=lambda v: f"{v:.4g}",
-                                            na_rep="")
+        table = self.by_group.to_html(float_format=lambda v: f"{v:.4g}", na_rep="")
+        return head + (self.forest_svg() if len(self.by_group) else "") + table

@@ -199,6 +199,19 @@ class Run:
             cols += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_errors"]
         view = t[(t["operating_point"] == first) & t["attribute"].isin(
             [a for a in dict.fromkeys(t["attribute"]) if "|" not in a])]
-        return head + f"<p>At {html.escape(first)}:</p>" + view[
+        return head + f"<p>At {html.escape(first)}:</p>" + self._forests(first) + view[
             [c for c in cols if c in view]].to_html(index=False, float_format=lambda v:
                                                     f"{v:.4g}", na_rep="")
+
+    def _forests(self, at: str) -> str:
+        """The report's forest plot of each single attribute at one operating point."""
+        from fairbench.forest import forest_svg
+
+        metrics = ("fmr", "fnmr") if self.mode == "verification" else ("fpir", "fnir")
+        out = []
+        for attr in [a for a in self.attributes if "|" not in a and a != "all"]:
+            panels = [self.frame(m, attr, at).panel() for m in metrics]
+            svg = forest_svg(panels, f"{' and '.join(p.name for p in panels)} by {attr} "
+                             f"at {at}", f"fp-run-{attr}")
+            out.append(svg[svg.index("<svg"):])
+        return "".join(out)
