@@ -134,9 +134,12 @@ def _check_indistinct(run: Run, at: str) -> set[bool]:
             want = []
             for a, b in itertools.combinations(ok, 2):
                 high, low = (a, b) if a.rate > b.rate else (b, a)
-                iv = None if low.rate == 0 else _interval(
-                    reps[:, groups.index(high.group)], reps[:, groups.index(low.group)])
-                apart = iv is not None and not iv[0] <= 1 <= iv[1]
+                if low.rate == 0:  # no ratio: apart only if the CP intervals are
+                    apart = high.rate > 0 and low.ci_high < high.ci_low
+                else:
+                    iv = _interval(reps[:, groups.index(high.group)],
+                                   reps[:, groups.index(low.group)])
+                    apart = iv is not None and not iv[0] <= 1 <= iv[1]
                 kinds.add(apart)
                 if not apart:
                     want.append((a.group, b.group))
@@ -170,8 +173,16 @@ def test_a_best_group_without_errors_has_no_ratio() -> None:
     assert s is not None and (s.worst, s.best) == ("g1", "g0")
     assert s.ratio is None and s.ci_low is None and s.ci_high is None
     assert s.note == "g0 had no errors (0 of 100), so no ratio to it can be given"
-    # no ratio to g0 means no pair with g0 is stated as a difference
+    # no ratio to g0: a pair with g0 is told apart only by disjoint Clopper-Pearson
+    # intervals (here every interval is [0, 1], so neither pair is)
     assert {("g0", "g1"), ("g0", "g2")} <= set(rf.indistinct)
+    rows = pd.DataFrame({"group": ["g0", "g1"], "fmr": [0.0, 15 / 66],
+                         "fmr_ci_low": [0.0, 0.133], "fmr_ci_high": [0.0536, 0.346],
+                         "fmr_errors": [0, 15], "n_nonmated": [67, 66], "n_subjects": 20,
+                         "reference_group": "g0"})
+    apart = rate_findings(RateFrame.from_rows("fmr", "eth", "fmr=1e-3", rows,
+                                              replicates=reps[:, :2]), "FMR", "x")
+    assert apart.indistinct == []  # 0 of 67 against 15 of 66: told apart
     none = rate_findings(_frame([0, 0], 100, reps[:, :2] * 0), "FMR", "x").spread
     assert none is not None and none.ratio is None and "no group" in none.note
 
