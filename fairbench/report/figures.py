@@ -17,6 +17,18 @@ from fairbench.metrics.verification import VerificationTables
 from fairbench.report import plots
 from fairbench.report.curves import group_curves
 
+#: what each kind of plot shows, in words (its alt text)
+ALT = {
+    "det": "DET curves by {a}: each group's false non-match rate against its false match "
+           "rate on normal-deviate axes, the run's operating points marked",
+    "heatmap": "Cross-group impostor FMR by {a}: a matrix of false match rates for every "
+               "pair of groups, log colour scale, the reference group boxed",
+    "scores": "Score distributions by {a}: same-group impostor and mated score histograms "
+              "per group, operating points as dashed lines",
+    "ratio": "FMR ratio to the reference group by {a}, with subject-bootstrap 95% whiskers, "
+             "one panel per operating point",
+}
+
 
 @dataclass
 class Plot:
@@ -28,10 +40,25 @@ class Plot:
     svg: Path
     png: Path
 
+    @property
+    def alt(self) -> str:
+        return ALT.get(self.kind, "{a}").format(a=self.attribute)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A plot not drawn because it would show nothing, and why."""
+
+    kind: str
+    attribute: str
+    title: str
+    reason: str
+
 
 def build_plots(record: dict[str, Any], plan: Plan, counts: VerificationCounts,
-                tables: VerificationTables, out_dir: Path) -> list[Plot]:
-    """DET, heatmap, score and ratio plots for every single attribute of the run."""
+                tables: VerificationTables, out_dir: Path) -> tuple[list[Plot], list[Skipped]]:
+    """DET, heatmap, score and ratio plots for every single attribute of the run, and the
+    plots not drawn because they would show nothing."""
     out_dir.mkdir(parents=True, exist_ok=True)
     matcher = record["matcher"]
     kind = str(matcher.get("similarity", "cosine"))
@@ -43,19 +70,27 @@ def build_plots(record: dict[str, Any], plan: Plan, counts: VerificationCounts,
     views = make_views(plan, record["config"]["dataset"]["attributes"], intersections=False,
                        with_all=False)
     made: list[Plot] = []
+    skipped: list[Skipped] = []
 
     def keep(kind: str, attr: str, title: str, fig: Any) -> None:
         svg, png = plots.save(fig, out_dir / f"{kind}_{attr}")
         made.append(Plot(kind, attr, title, svg, png))
 
+    def skip(kind: str, attr: str, title: str, reason: str) -> None:
+        for old in (out_dir / f"{kind}_{attr}.svg", out_dir / f"{kind}_{attr}.png"):
+            old.unlink(missing_ok=True)  # a rebuild must not leave a stale picture
+        skipped.append(Skipped(kind, attr, title, reason))
+
     with matplotlib.rc_context(plots.RC):  # fonts and sizes apply when figures are made
         for view in views:
-            _view_plots(view, plan, counts, by, cross, native, score_name, native_thr, keep)
-    return made
+            _view_plots(view, plan, counts, by, cross, native, score_name, native_thr, keep,
+                        skip)
+    return made, skipped
 
 
 def _view_plots(view: Any, plan: Plan, counts: VerificationCounts, by: Any, cross: Any,
-                native: Any, score_name: str, native_thr: list[float], keep: Any) -> None:
+                native: Any, score_name: str, native_thr: list[float], keep: Any,
+                skip: Any) -> None:
     """The four plots of one breakdown."""
     a = view.name
     rows = by[by["attribute"] == a]
@@ -70,6 +105,15 @@ def _view_plots(view: Any, plan: Plan, counts: VerificationCounts, by: Any, cros
     keep("scores", a, f"Score distributions by {a}",
          plots.score_figure(a, curves, b.lo, b.hi, native, score_name, native_thr))
     known = rows[[view.is_known(view.groups.index(g)) for g in rows["group"]]]
+    title = f"FMR ratio to the reference group by {a}"
     if len(known):
-        keep("ratio", a, f"FMR ratio to the reference group by {a}",
-             plots.ratio_figure(a, known))
+        # an operating point where no group other than the reference has a ratio draws
+        # an empty panel: keep only the points with something to show
+        other = known[known["group"] != known["reference_group"]]
+        shown = other.loc[other["fmr_ratio"] > 0, "operating_point"].unique()
+        if len(shown):
+            keep("ratio", a, title, plots.ratio_figure(
+                a, known[known["operating_point"].isin(shown)]))
+        else:
+            skip("ratio", a, title, "no group's FMR ratio to the reference group is defined "
+                 "at any operating point (the reference group made no false match there)")

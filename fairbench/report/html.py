@@ -8,34 +8,21 @@ import base64
 import html
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from fairbench.report.figures import Plot
+from fairbench.report.figures import Plot, Skipped
+from fairbench.report.page import csp, page
 from fairbench.report.render import html_tables
 from fairbench.report.sentences import Sentence
 from fairbench.report.views import Section
 
-CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-       "base-uri 'none'; form-action 'none'")
+if TYPE_CHECKING:
+    from fairbench.results.run import Run
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
-max-width:1200px;padding:0 1em;color:#222;line-height:1.4}
-h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:1em 0;font-size:.8em}
-caption{font-weight:bold;text-align:left;padding:.3em 0}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}
-.note{font-size:.8em;color:#555;margin:.2em 0}
-.banner{background:#fff3cd;border:1px solid #e0c060;padding:.6em;font-weight:bold}
-.citations li{margin:.5em 0}figure{margin:1em 0}figure img{max-width:100%;height:auto}
-figcaption{font-size:.85em;color:#444}dl{display:grid;grid-template-columns:max-content auto;
-gap:.2em 1em}dt{font-weight:bold}dd{margin:0;overflow-wrap:anywhere}
-pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:.8em}
-details{margin:.6em 0}summary{cursor:pointer;font-weight:bold}
-"""
+#: the policy of every fairbench page (see :mod:`fairbench.report.page`)
+CSP = csp()
 
 
 def _e(x: Any) -> str:
@@ -49,7 +36,7 @@ def _dl(items: Sequence[tuple[str, Any]]) -> str:
 
 def _img(p: Plot) -> str:
     data = base64.b64encode(p.svg.read_bytes()).decode("ascii")
-    return (f"<figure id=\"plot-{_e(p.kind)}-{_e(p.attribute)}\"><img alt=\"{_e(p.title)}\" "
+    return (f"<figure id=\"plot-{_e(p.kind)}-{_e(p.attribute)}\"><img alt=\"{_e(p.alt)}\" "
             f"src=\"data:image/svg+xml;base64,{data}\"><figcaption>{_e(p.title)}"
             "</figcaption></figure>")
 
@@ -68,9 +55,9 @@ def _dataset(rec: Mapping[str, Any]) -> str:
     if not card:
         items.append(("licence", "no dataset card: licence and consent not recorded"))
     lim = "".join(f"<li>{_e(x)}</li>" for x in limits) or "<li>none recorded</li>"
-    return (f"<section id=\"dataset\"><h2>Dataset</h2>{_dl(items)}"
+    return (f"<details id=\"dataset\"><summary>Dataset</summary>{_dl(items)}"
             f"<h3>Limits of this data (state them next to any number)</h3><ul>{lim}</ul>"
-            "</section>")
+            "</details>")
 
 
 def _model(rec: Mapping[str, Any]) -> str:
@@ -81,9 +68,9 @@ def _model(rec: Mapping[str, Any]) -> str:
              ("fingerprint", mt.get("fingerprint"))]
     items += [(f"sha256 {k}", v) for k, v in (mt.get("weights_sha256") or {}).items()]
     details = json.dumps(mt.get("details") or {}, indent=1, sort_keys=True)
-    return (f"<section id=\"model\"><h2>Model</h2>{_dl(items)}"
+    return (f"<details id=\"model\"><summary>Model</summary>{_dl(items)}"
             f"<details><summary>matcher details</summary><pre>{_e(details)}</pre></details>"
-            "</section>")
+            "</details>")
 
 
 def _provenance(rec: Mapping[str, Any]) -> str:
@@ -109,9 +96,9 @@ def _provenance(rec: Mapping[str, Any]) -> str:
     else:
         items.append(("acquisition", "not measured: comparisons given as scores"))
     items.append(("comparisons", ", ".join(f"{k}: {v:,}" for k, v in comp.items())))
-    return (f"<section id=\"provenance\"><h2>Provenance</h2>{_dl(items)}"
+    return (f"<details id=\"provenance\"><summary>Provenance</summary>{_dl(items)}"
             f"<details><summary>resolved config</summary><pre>{_e(cfg)}</pre></details>"
-            "</section>")
+            "</details>")
 
 
 def _thresholds(rec: Mapping[str, Any]) -> str:
@@ -121,14 +108,15 @@ def _thresholds(rec: Mapping[str, Any]) -> str:
         f"<td>{'yes' if t.get('supported') else 'no'}</td><td>{_e(t.get('note'))}</td></tr>"
         for t in rec.get("operating_points") or [])
     rate = "FMR" if rec.get("mode") == "verification" else "FPIR"
-    return ("<section id=\"thresholds\"><h2>Operating points</h2><p>Every group is read at "
-            "one global threshold, as NIST does.</p><table><thead><tr><th>label</th>"
+    return ("<details id=\"thresholds\"><summary>Operating points</summary><p>Every group "
+            "is read at one global threshold, as NIST does.</p><table><thead><tr><th>label</th>"
             f"<th>kind</th><th>target {rate}</th><th>on group</th><th>threshold (native "
             "scale)</th><th>supported</th><th>note</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table></section>")
+            f"<tbody>{rows}</tbody></table></details>")
 
 
 def _tables(title: str, key: str, sections: Sequence[Section], open_attrs: set[str]) -> str:
+    """A family of tables, collapsed: single breakdowns first, intersections nested."""
     if not sections:
         return ""
     shown = [s for s in sections if _attr_of(s) in open_attrs]
@@ -137,16 +125,78 @@ def _tables(title: str, key: str, sections: Sequence[Section], open_attrs: set[s
     if hidden:
         more = (f"<details><summary>{len(hidden)} more tables (intersections)</summary>"
                 f"{html_tables(hidden)}</details>")
-    return f"<section id=\"{key}\"><h2>{_e(title)}</h2>{html_tables(shown)}{more}</section>"
+    return (f"<details id=\"{key}\"><summary>{_e(title)} ({len(sections)} "
+            f"{'table' if len(sections) == 1 else 'tables'})</summary>"
+            f"{html_tables(shown)}{more}</details>")
 
 
 def _attr_of(s: Section) -> str:
     return s.attribute or "all"
 
 
+def _plots(plots: Sequence[Plot], skipped: Sequence[Skipped]) -> str:
+    """Every plot, grouped by kind and collapsed; a plot with nothing to show is not
+    drawn, and a sentence says why."""
+    out = []
+    for kind, title in (("det", "DET curves"), ("heatmap", "Cross-group heatmaps"),
+                        ("scores", "Score distributions"), ("ratio", "Ratio panels")):
+        figs = "".join(_img(p) for p in plots if p.kind == kind)
+        why = "".join(f"<p class=\"note\">{_e(s.title)}: not drawn, {_e(s.reason)}.</p>"
+                      for s in skipped if s.kind == kind)
+        if figs or why:
+            out.append(f"<details id=\"plots-{kind}\"><summary>{title}</summary>{figs}{why}"
+                       "</details>")
+    return "".join(out)
+
+
+def _citations(sentences: Sequence[Sentence]) -> str:
+    groups: dict[str, list[str]] = {}
+    for s in sentences:
+        groups.setdefault(s.operating_point, []).append(f"<li>{_e(s.text)}</li>")
+    cites = "".join(f"<h3>{_e(op)}</h3><ol class=\"citations\">{''.join(items)}</ol>"
+                    for op, items in groups.items()) or \
+        "<p>No citation sentences for this kind of run yet; cite the tables' cells.</p>"
+    return ("<details id=\"citations\"><summary>Every citation sentence</summary><p>One "
+            "sentence per noteworthy cell, to paste as it is; each names its error, operating "
+            f"point, groups, interval, counts, model, dataset and run.</p>{cites}</details>")
+
+
+def _intro(rec: Mapping[str, Any]) -> str:
+    head = ("<p>Error rates by demographic group, each with its 95% interval, counts and "
+            "operating point. A single 'accuracy' figure hides who carries the errors; this ")
+    if rec.get("mode") == "identification":
+        return head + ("1:N report splits it into the false positive identification rate of "
+                       "non-mated searches (FPIR) and the false negative identification rate "
+                       "of mated searches (FNIR).</p>")
+    if not (rec.get("capture") or {}).get("measured", True):
+        return head + ("report splits it into false match rate (FMR) and false non-match "
+                       "rate (FNMR); the comparisons were given as scores, so failure to "
+                       "acquire was not measured.</p>")
+    return head + ("report splits it into false match rate (FMR), false non-match rate "
+                   "(FNMR) and failure to acquire (FTA).</p>")
+
+
+def _extra_1n(sections: Mapping[str, Sequence[Section]]
+              ) -> dict[tuple[str, str], list[Section]]:
+    """1:N false-candidate matrices, to show under each breakdown's forest plot."""
+    out: dict[tuple[str, str], list[Section]] = {}
+    for s in sections.get("identification_false_candidates", []):
+        op = s.title.rsplit(" at ", 1)[-1]
+        out.setdefault((s.attribute, op), []).append(s)
+    return out
+
+
+MAIN_TABLES = ("verification_by_group", "fmr_cross_group", "identification_by_group",
+               "data_coverage")
+
+
 def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]],
-                plots: Sequence[Plot], sentences: Sequence[Sentence]) -> str:
-    """The whole report as one HTML string."""
+                plots: Sequence[Plot], sentences: Sequence[Sentence],
+                run: Run | None = None, skipped: Sequence[Skipped] = ()) -> str:
+    """The whole report as one HTML string: findings first, then what the data can show,
+    then every detail collapsed."""
+    from fairbench.report.findings_html import coverage_section, findings_section
+
     attrs = set(rec["dataset"].get("attributes") or []) | {"all"}
     title = f"fairbench report: {rec['run_id']}"
     banner = ("<p class=\"banner\">SIMULATED DATA: these numbers describe planted, synthetic "
@@ -155,45 +205,27 @@ def html_report(rec: Mapping[str, Any], sections: Mapping[str, Sequence[Section]
     if warning:
         banner += (f"<p class=\"banner\">WARNING: this dataset was {_e(warning)}. Quote that "
                    "with any number from it.</p>")
-    groups: dict[str, list[str]] = {}
-    for s in sentences:
-        groups.setdefault(s.operating_point, []).append(f"<li>{_e(s.text)}</li>")
-    cites = "".join(f"<h3>{_e(op)}</h3><ol class=\"citations\">{''.join(items)}</ol>"
-                    for op, items in groups.items()) or \
-        "<p>No citation sentences for this kind of run yet; cite the tables' cells.</p>"
-    figs = "".join(_img(p) for p in plots)
-    body = [
-        f"<h1>{_e(title)}</h1>{banner}",
-        "<p>Error rates by demographic group, each with its 95% interval, counts and "
-        "operating point. A single 'accuracy' figure hides who carries the errors; this "
-        + ("report splits it into false match rate (FMR) and false non-match rate (FNMR); "
-           "the comparisons were given as scores, so failure to acquire was not measured."
-           "</p>" if not (rec.get("capture") or {}).get("measured", True) else
-           "report splits it into false match rate (FMR), false non-match rate (FNMR) and "
-           "failure to acquire (FTA).</p>" if rec.get("mode") != "identification" else
-           "1:N report splits it into the false positive identification rate of non-mated "
-           "searches (FPIR) and the false negative identification rate of mated searches "
-           "(FNIR).</p>"),
-        "<section id=\"citations\"><h2>Citation sentences</h2><p>One sentence per "
-        "noteworthy cell, to paste as it is; each names its error, operating point, groups, "
-        f"interval, counts, model, dataset and run.</p>{cites}</section>",
-        _dataset(rec), _model(rec), _thresholds(rec),
+    body = [f"<h1>{_e(title)}</h1>{banner}", _intro(rec)]
+    if run is not None:
+        body.append(findings_section(run, sentences, _extra_1n(sections)))
+    body.append(coverage_section(rec, sections.get("data_coverage", [])))
+    details = [
+        _citations(sentences),
         _tables("Verification by group", "by-group",
                 sections.get("verification_by_group", []), attrs),
         _tables("Cross-group impostor FMR", "cross-group",
                 sections.get("fmr_cross_group", []), attrs),
         _tables("1:N identification by group", "identification",
                 sections.get("identification_by_group", []), attrs),
-        f"<section id=\"plots\"><h2>Plots</h2>{figs}</section>" if figs else "",
+        _plots(plots, skipped),
     ]
     for key, secs in sections.items():
-        if key not in ("verification_by_group", "fmr_cross_group", "identification_by_group"):
-            body.append(f"<section id=\"{_e(key)}\">{html_tables(secs)}</section>")
-    body.append(_provenance(rec))
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
-        + "\n".join(body) + "\n</body></html>\n"
-    )
+        if key not in MAIN_TABLES and secs:
+            details.append(_tables(secs[0].title if len(secs) == 1 else
+                                   key.replace("_", " ").capitalize(), key, secs, attrs | {
+                                       s.attribute for s in secs}))
+    details += [_dataset(rec), _model(rec), _thresholds(rec), _provenance(rec)]
+    body.append("<section id=\"details\"><h2>Details</h2><p>Every table and plot, collapsed; "
+                "open what you need (printing opens them all).</p>" + "".join(details)
+                + "</section>")
+    return page(title, "\n".join(body))

@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib import cycler
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -23,10 +24,12 @@ from matplotlib.patches import Rectangle
 from scipy.stats import norm
 
 from fairbench.core.operating import point_of_row
+from fairbench.forest import PALETTE
 from fairbench.report.cells import MIN_N, pct
 from fairbench.report.curves import GroupCurve
 
-RC = {"svg.hashsalt": "fairbench", "svg.fonttype": "none", "font.size": 8}
+RC = {"svg.hashsalt": "fairbench", "svg.fonttype": "none", "font.size": 8,
+      "axes.prop_cycle": cycler(color=PALETTE)}
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 TICKS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
 

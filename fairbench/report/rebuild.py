@@ -122,6 +122,7 @@ def build_report(run_dir: str | Path) -> list[Path]:
     folder = run_dir / "tables"
     folder.mkdir(exist_ok=True)
     plots: list[Any] = []
+    skipped: list[Any] = []
     cites: list[sn.Sentence] = []
     if run.mode == "identification":
         _, tables, replicates = recompute_identification(rec, run_dir)
@@ -129,7 +130,7 @@ def build_report(run_dir: str | Path) -> list[Path]:
         codes, counts = verification_arrays(run)
         vt = recompute_verification(rec, codes, counts)
         tables, replicates = vt.named(), vt.replicates
-        plots = build_plots(rec, codes.plan, counts, vt, run_dir / "plots")
+        plots, skipped = build_plots(rec, codes.plan, counts, vt, run_dir / "plots")
         by_group = vt.by_group.astype(object).where(vt.by_group.notna(), None)
         cites = sn.noteworthy(by_group.to_dict(orient="records"), sn.Context.from_record(rec),
                               sn.describe_attributes(rec), rec["dataset"]["attributes"])
@@ -153,5 +154,5 @@ def build_report(run_dir: str | Path) -> list[Path]:
         atomic_text(cpath, sn.markdown(cites, head))
         written.append(cpath)
     page = run_dir / "report.html"
-    atomic_text(page, html_report(rec, sections, plots, cites))
+    atomic_text(page, html_report(rec, sections, plots, cites, run, skipped))
     return [*written, page]

@@ -99,6 +99,6 @@ def html_tables(sections: Sequence[Section]) -> str:
             for row in s.rows)
         notes = "".join(f"<p class=\"note\">{html.escape(n)}</p>" for n in s.notes)
         out.append(
-            f"<table id=\"{anchor}\"><caption>{html.escape(s.title)}</caption>\n"
+            f"<table id=\"{anchor}\" class=\"data\"><caption>{html.escape(s.title)}</caption>\n"
             f"<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody></table>\n{notes}")
     return "\n".join(out) + "\n"

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fairbench.core.operating import one_in
+from fairbench.core.operating import one_in, point_of_row
 from fairbench.report.cells import MIN_N, RateCell, pct
 
 
@@ -199,6 +199,49 @@ class Sentence:
     rate: str  # fmr | fnmr
     operating_point: str
     text: str
+    at: str = ""  # the operating point's label (fmr=0.01), as in the tables
+    #: the ratio to the reference group's bootstrap interval, when the sentence has one
+    ratio_ci: tuple[float, float] | None = None
+
+    @property
+    def separates(self) -> bool | None:
+        """True when the ratio's interval excludes 1, False when it includes 1, None when
+        the sentence states no ratio (overall rates, the reference group itself)."""
+        if self.ratio_ci is None:
+            return None
+        lo, hi = self.ratio_ci
+        return lo > 1 or hi < 1
+
+    @property
+    def strength(self) -> float:
+        """How large a difference the data supports: |log| of the interval's bound nearest
+        1 (0 when it cannot separate the groups); ranks the findings."""
+        if not self.separates or self.ratio_ci is None:
+            return 0.0
+        lo, hi = self.ratio_ci
+        return abs(math.log(lo if lo > 1 else hi))
+
+
+def _ratio_ci(row: Mapping[str, Any], rate: str, ref: Mapping[str, Any] | None
+              ) -> tuple[float, float] | None:
+    lo, hi = _num(row.get(f"{rate}_ratio_ci_low")), _num(row.get(f"{rate}_ratio_ci_high"))
+    if ref is None or row.get("group") == ref.get("group") or math.isnan(lo) \
+            or math.isnan(hi) or hi <= 0:
+        return None
+    return lo, hi
+
+
+def ranked(sentences: Sequence[Sentence], most: int = 10, least: int = 5
+           ) -> tuple[list[Sentence], list[Sentence]]:
+    """The findings to read first and those the data cannot tell apart.
+
+    First: sentences whose ratio interval excludes 1, largest supported difference first
+    (at most ``most``), topped up to ``least`` with the overall rates; second: sentences
+    whose ratio interval includes 1."""
+    sep = sorted((s for s in sentences if s.separates), key=lambda s: -s.strength)[:most]
+    if len(sep) < least:
+        sep += [s for s in sentences if s.attribute == "all"][: least - len(sep)]
+    return sep, [s for s in sentences if s.separates is False]
 
 
 def _num(x: Any) -> float:
@@ -216,10 +259,12 @@ def noteworthy(records: Sequence[Mapping[str, Any]], ctx: Context,
         at = [r for r in records
               if (r["threshold_kind"], r.get("target_fmr"), r["threshold_native"]) == op]
         label = op_phrase(at[0], ctx)
+        key = point_of_row(dict(at[0])).label
         for r in at:
             if r["attribute"] == "all":
-                out.append(Sentence("all", "all", "fmr", label, overall_fmr_sentence(r, ctx)))
-                out.append(Sentence("all", "all", "fnmr", label, fnmr_sentence(r, ctx)))
+                out.append(Sentence("all", "all", "fmr", label, overall_fmr_sentence(r, ctx),
+                                    key))
+                out.append(Sentence("all", "all", "fnmr", label, fnmr_sentence(r, ctx), key))
         for attr in attributes:
             rows = [r for r in at if r["attribute"] == attr and "unknown" not in str(r["group"])]
             if not rows:
@@ -242,7 +287,8 @@ def noteworthy(records: Sequence[Mapping[str, Any]], ctx: Context,
                     d = describe.get(attr, "")
                     text = (fmr_sentence(r, ctx, d, ref) if rate == "fmr"
                             else fnmr_sentence(r, ctx, d, ref))
-                    out.append(Sentence(attr, str(r["group"]), rate, label, text))
+                    out.append(Sentence(attr, str(r["group"]), rate, label, text, key,
+                                        _ratio_ci(r, rate, ref)))
     return out
 
 

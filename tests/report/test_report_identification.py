@@ -30,6 +30,11 @@ def test_identification_run_report(tmp_path):
     html = (res.run_dir / "report.html").read_text()
     assert "1:N identification by grp" in html and "FPIR 1 in 5" in html
     assert "<td>0</td>" not in html and "Verification by group" not in html
+    # findings first: a forest plot of FPIR and FNIR, the false-candidate matrix under it
+    findings = html[html.index('<section id="findings">'):html.index('<section id="can-show">')]
+    assert 'class="forest"' in findings and 'data-attribute="grp"' in findings
+    assert "FPIR (non-mated searches)" in findings and "FNIR (mated searches)" in findings
+    assert "False candidates by grp at fpir=0.2" in findings
 
 
 def test_identification_tables_are_rebuilt_from_stored_outcomes(tmp_path):
