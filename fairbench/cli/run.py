@@ -50,14 +50,27 @@ def run_cli(
 
 @command(app, "report")
 def report_cli(run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
-               quiet: Annotated[bool, QUIET] = False) -> None:
+               quiet: Annotated[bool, QUIET] = False,
+               pdf: Annotated[bool, typer.Option(
+                   "--pdf", help="Also print report.html to report.pdf with headless "
+                                 "Chromium (found on PATH, or $FAIRBENCH_CHROMIUM).")] = False,
+               ) -> None:
     """Rebuild every table and plot, citations.md and report.html from the run's stored
     arrays alone (counts.npz for 1:1, search.npz for 1:N); prints the files written, then
     a summary of the findings on stderr."""
     from fairbench.report.rebuild import build_report
     from fairbench.results.run import Run
 
-    for p in build_report(run_dir):
+    if pdf:
+        from fairbench.report.pdf import find_browser
+
+        find_browser()  # before any work: no browser is one clear message, exit 2
+    written = build_report(run_dir)
+    if pdf:
+        from fairbench.report.pdf import print_pdf
+
+        written.append(print_pdf(Path(run_dir) / "report.html"))
+    for p in written:
         typer.echo(p)
     if not quiet:
         summarise(Run.load(run_dir))

@@ -91,13 +91,17 @@ class Browser:
                     return m
         raise TimeoutError(method)
 
-    def open(self, url: str) -> None:
-        """A new tab with console, log and runtime events on; navigate and wait for load."""
+    def open(self, url: str, javascript: bool = True) -> None:
+        """A new tab with console, log and runtime events on; navigate and wait for load
+        (``javascript=False``: the page's own scripts do not run, as in a locked-down
+        browser; this client's evaluations still do)."""
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.send("Target.attachToTarget", targetId=target,
                                  flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable")
+        if not javascript:
+            self.send("Emulation.setScriptExecutionDisabled", value=True)
         self.send("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired")
 
