@@ -21,13 +21,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
+from fairbench.forest import PANEL_COLOURS
 from fairbench.report import plots
 from fairbench.report.cells import pct
 from fairbench.report.compare import point_text
 from fairbench.report.figures import Plot
 
 #: Okabe-Ito blue and vermillion for FMR and FNMR; grey for rows too small to read.
-COLOURS = {"fmr": "#0072B2", "fnmr": "#D55E00"}
+COLOURS = {"fmr": PANEL_COLOURS[0], "fnmr": PANEL_COLOURS[1]}
 FEW = "#999999"
 DIFFERENT = ("B higher", "B lower")
 

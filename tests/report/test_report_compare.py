@@ -18,7 +18,7 @@ import pytest
 import fairbench
 from fairbench.config import load_config
 from fairbench.metrics.bootstrap import percentile_interval, subject_weights, view_rng
-from fairbench.report import compare
+from fairbench.report import compare, compare_html
 from fairbench.report.compare import CompareError, write_comparison
 from fairbench.report.rebuild import verification_arrays
 from tests.generated import generated
@@ -180,7 +180,7 @@ def test_html_is_written_atomically(two_runs, tmp_path, monkeypatch):
     def broken(*_: object) -> str:
         raise RuntimeError("render failed")
 
-    monkeypatch.setattr(compare, "comparison_page", broken)
+    monkeypatch.setattr(compare_html, "comparison_page", broken)
     with pytest.raises(RuntimeError, match="render failed"):
         write_comparison(two_runs[0], two_runs[1], tmp_path)
     assert (tmp_path / "compare.html").read_text(encoding="utf-8") == before
