@@ -71,6 +71,13 @@ class RateFindings:
     spread: Spread | None     # None with fewer than two groups that have enough data
     indistinct: list[tuple[str, str]]  # pairs whose ratio interval includes 1 (or has none)
 
+    @property
+    def no_errors(self) -> bool:
+        """No group with enough data made an error: only upper bounds can be given, there
+        is no ratio, and no pair is worth listing."""
+        usable = [p for p in self.points if not p.insufficient]
+        return bool(usable) and all(p.errors == 0 for p in usable)
+
 
 @dataclass(frozen=True)
 class AttributeFindings:

@@ -62,8 +62,7 @@ def _g(group: str) -> str:
 
 
 def _spread(r: RateFindings, s: Spread | None) -> str:
-    if any(not p.insufficient for p in r.points) and all(
-            p.errors == 0 for p in r.points if not p.insufficient):
+    if r.no_errors:
         return (f"<li>{_e(r.name)}: no group made an error; only upper bounds can be "
                 "given (the triangles).</li>")
     if s is None:
@@ -79,7 +78,7 @@ def _spread(r: RateFindings, s: Spread | None) -> str:
 
 
 def _indistinct(r: RateFindings, most: int = 12) -> str:
-    if not r.indistinct or all(p.errors == 0 for p in r.points):
+    if not r.indistinct or r.no_errors:
         return ""  # no error anywhere: the spread line says so, there is no ratio
     pairs = "; ".join(f"{_g(a)} and {_g(b)}" for a, b in r.indistinct[:most])
     more = f", and {len(r.indistinct) - most} more pairs" if len(r.indistinct) > most else ""

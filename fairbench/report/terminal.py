@@ -47,6 +47,8 @@ def spread_line(rf: RateFindings) -> str:
     if s is None:
         return (f"{rf.name}: fewer than two groups with enough data, so no worst-to-best "
                 "ratio")
+    if rf.no_errors:
+        return f"{rf.name}: no group with enough data had an error, so there is no ratio"
     head = f"{rf.name} worst/best: {s.worst} / {s.best}"
     if s.ratio is None:
         return f"{head}: {s.note or 'no ratio'}"
@@ -68,6 +70,8 @@ def pair_lines(af: AttributeFindings, cap: int = MAX_PAIRS) -> list[str]:
     """One line per pair of groups some rate does not tell apart, naming those rates."""
     rates: dict[tuple[str, str], list[str]] = {}
     for rf in af.rates:
+        if rf.no_errors:  # said once by its spread line; every pair would repeat it
+            continue
         for a, b in rf.indistinct:
             rates.setdefault((a, b), []).append(_why(rf, a, b))
     lines = [f"{a} and {b}: {', '.join(r)}" for (a, b), r in rates.items()]

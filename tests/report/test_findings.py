@@ -16,6 +16,7 @@ from fairbench.metrics.rates import n_column, replicate_key
 from fairbench.report.cells import MIN_N
 from fairbench.report.findings import (
     MIN_VALID_SHARE,
+    AttributeFindings,
     RateFindings,
     findings,
     main_operating_point,
@@ -240,3 +241,15 @@ def test_a_1n_run(tmp_path: Path) -> None:
     _check_points(run, at)
     assert _check_spread(run, at)
     assert _check_indistinct(run, at)
+
+
+def test_no_error_in_any_group_is_said_once() -> None:
+    """A rate without any error has no ratio; the terminal says so once and lists no pair."""
+    from fairbench.report.terminal import pair_lines, spread_line
+
+    reps = np.zeros((40, 3))
+    rf = rate_findings(_frame([0, 0, 0], 100, reps), "FNMR", "mated pairs")
+    assert rf.no_errors and not rate_findings(_frame([0, 1, 0], 100, reps), "F", "x").no_errors
+    assert spread_line(rf) == "FNMR: no group with enough data had an error, so there is no ratio"
+    af = AttributeFindings("eth", "fmr=1e-3", "FMR 1 in 1,000", "g0", [rf])
+    assert pair_lines(af) == []
