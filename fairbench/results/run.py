@@ -57,8 +57,12 @@ def read_record(run_dir: Path) -> dict[str, Any]:
 
 
 def read_table(path: Path | io.StringIO) -> pd.DataFrame:
-    """A table CSV as written (group labels such as 'NA' stay text; empty cells are NaN)."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    """A table CSV as written (group labels such as 'NA' stay text; empty cells are NaN;
+    a table with no rows and no columns, such as a run's empty sweeps, is empty)."""
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
 
 def as_stored(df: pd.DataFrame) -> pd.DataFrame:
