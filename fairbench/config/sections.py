@@ -153,6 +153,8 @@ class VerificationConfig(_Strict):
     min_errors: int = Field(30, ge=1)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     alpha: float = Field(0.5, ge=0, le=1)  # FMR weight in FDR and GARBE
+    #: subject-level relabellings behind each permutation test of a difference (0: none)
+    permutations: int = Field(999, ge=0, le=100_000)
     histogram_bins: int = Field(4096, ge=64, le=1 << 20)
     block_size: int = Field(1024, ge=16, le=16384)  # tile side; memory grows as its square
     storage: Literal["float32", "float16"] = "float32"  # float16 halves template memory

@@ -18,6 +18,7 @@ class Settings:
     seed: int = 0
     alpha: float = 0.5  # FMR weight in FDR and GARBE
     intersections: bool = True
+    permutations: int = 999  # subject-level relabellings per permutation test (0: none)
 
     @classmethod
     def from_sections(cls, dataset: Mapping[str, Any], reading: Mapping[str, Any]
@@ -33,6 +34,7 @@ class Settings:
             seed=int(boot.get("seed", 0)),
             alpha=float(reading.get("alpha", 0.5)),
             intersections=bool(dataset.get("intersections", True)),
+            permutations=int(reading.get("permutations", 999)),
         )
 
 

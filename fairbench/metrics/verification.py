@@ -40,6 +40,14 @@ from fairbench.metrics.bootstrap import (
 from fairbench.metrics.cross import cross_group
 from fairbench.metrics.groups import ALL, View, make_views
 from fairbench.metrics.intervals import rate
+from fairbench.metrics.permutation import (
+    PairErrors,
+    PermutationResult,
+    benjamini_hochberg,
+    holm,
+    permutation_test,
+    relabellings,
+)
 from fairbench.metrics.rates import rate_columns, replicate_key
 from fairbench.metrics.reference import Reference, choose_reference, ratio_to
 from fairbench.metrics.summary import summary_rows
@@ -150,6 +158,70 @@ def _replicates(vc: ViewCounts, view: View, plan: Plan, counts: VerificationCoun
         s.replicates, view_rng(s.seed, view.name), den_pairs=vc.den_pairs)
 
 
+def person_labels(view: View, plan: Plan) -> np.ndarray | None:
+    """Each person's group for a permutation test (-1: unknown, kept out of relabelling),
+    or None when the breakdown is not one label per person (a pair's mean age, labels that
+    differ between one person's images): such groups cannot be dealt out to people."""
+    if any(a in plan.banded for a in view.attributes):
+        return None
+    sg = view.subject_group(plan)
+    if not np.array_equal(sg[plan.subject], view.image_group):
+        return None
+    return np.where(view.known()[sg], sg, -1)
+
+
+def _permutations(view: View, vc: ViewCounts, plan: Plan, counts: VerificationCounts,
+                  points: Sequence[OperatingPoint], ref: Reference, s: Settings
+                  ) -> list[PermutationResult | None]:
+    """Each operating point's subject-level permutation test of this breakdown."""
+    labels = person_labels(view, plan) if view.name != ALL and s.permutations else None
+    if labels is None or not points:
+        return [None] * len(points)
+    rel = relabellings(labels, s.permutations, view_rng(s.seed, f"permutation:{view.name}"))
+    nsub = plan.n_subjects
+    m = vc.in_group
+    msub = plan.subject[plan.mated_i[m]]
+    mpairs = np.bincount(msub, minlength=nsub)
+    L = counts.listed
+    known = view.known()
+    out: list[PermutationResult | None] = []
+    for op in points:
+        hit = counts.kept_s >= op.similarity
+        miss = counts.mated_s[m] < op.similarity
+        pe = PairErrors(plan.subject[counts.kept_i[hit]], plan.subject[counts.kept_j[hit]],
+                        np.bincount(plan.subject, minlength=nsub), mpairs,
+                        np.bincount(msub[miss], minlength=nsub),
+                        *((L.pair_a, L.pair_b, L.pair_count) if L is not None else ()))
+        out.append(permutation_test(labels, pe, view.n_groups, ref.code,
+                                    known & (vc.n_nonmated > 0), known & (vc.n_mated > 0),
+                                    rel))
+    return out
+
+
+def _with_p_values(df: pd.DataFrame, res: PermutationResult | None) -> None:
+    for name in ("fmr", "fnmr"):
+        df[f"{name}_p"] = np.nan if res is None else getattr(res, f"{name}_p")
+    df["p_relabellings"] = 0 if res is None else res.relabellings
+    df["p_method"] = "" if res is None else res.method
+
+
+def adjust_p_values(by: pd.DataFrame) -> None:
+    """Holm and Benjamini-Hochberg adjusted p-values, one family per operating point:
+    every group-versus-reference test of every breakdown, both rates."""
+    for name in ("fmr", "fnmr"):
+        by[f"{name}_p_holm"] = np.nan
+        by[f"{name}_p_bh"] = np.nan
+    if "fmr_p" not in by or by.empty:
+        return
+    for _, idx in by.groupby("operating_point", sort=False).groups.items():
+        p = np.concatenate([by.loc[idx, "fmr_p"].to_numpy(float),
+                            by.loc[idx, "fnmr_p"].to_numpy(float)])
+        for method, fn in (("holm", holm), ("bh", benjamini_hochberg)):
+            adj = fn(p)
+            by.loc[idx, f"fmr_p_{method}"] = adj[:len(idx)]
+            by.loc[idx, f"fnmr_p_{method}"] = adj[len(idx):]
+
+
 def _reference(view: View, vc: ViewCounts, counts: VerificationCounts,
                points: Sequence[OperatingPoint], s: Settings) -> Reference:
     if view.name == ALL:
@@ -243,10 +315,13 @@ def verification_tables(
         ref = _reference(view, vc, counts, usable, s)
         src = " | ".join(sources.get(a, "unspecified") for a in view.attributes)
         known = view.known()
-        for op, (r_fm, r_fnm) in zip(usable, _replicates(vc, view, plan, counts, usable, s)):
+        tests = _permutations(view, vc, plan, counts, usable, ref, s)
+        for op, (r_fm, r_fnm), test in zip(usable, _replicates(vc, view, plan, counts, usable,
+                                                              s), tests):
             df, fmr, fnmr = _rows(view, vc, counts, op, ref, s, src)
             _with_intervals(df, r_fm, "fmr", ref, s)
             _with_intervals(df, r_fnm, "fnmr", ref, s)
+            _with_p_values(df, test)
             rows.append(df)
             for name, reps in (("fmr", r_fm), ("fnmr", r_fnm)):
                 if reps is not None:
@@ -259,12 +334,19 @@ def verification_tables(
             k = np.flatnonzero(known)
             base = {"attribute": view.name, **point_columns(op),
                     "groups_compared": "; ".join(view.groups[g] for g in k)}
-            summ += [{**base, **r} for r in summary_rows(
-                [view.groups[g] for g in k], fmr[k], fnmr[k],
-                None if r_fm is None else r_fm[:, k], None if r_fnm is None else r_fnm[:, k],
-                s.alpha, s.confidence)]
+            for r in summary_rows(
+                    [view.groups[g] for g in k], fmr[k], fnmr[k],
+                    None if r_fm is None else r_fm[:, k],
+                    None if r_fnm is None else r_fnm[:, k], s.alpha, s.confidence):
+                rate_name = str(r["measure"]).split("_")[0]
+                r["p_value"] = getattr(test, f"{rate_name}_max_p", np.nan) \
+                    if test is not None and r["measure"].endswith("max_difference") \
+                    else np.nan
+                summ.append({**base, **r})
+    by = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    adjust_p_values(by)
     return VerificationTables(
-        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
+        by,
         pd.concat(cross, ignore_index=True) if cross else pd.DataFrame(),
         pd.DataFrame(summ), replicates)
 
