@@ -137,6 +137,24 @@ def ratio_clause(row: Mapping[str, Any], rate: str, ref: Mapping[str, Any] | Non
             f"95% CI ({num(lo)}-{num(hi)}) includes 1, so this data cannot tell the two apart")
 
 
+def test_clause(row: Mapping[str, Any], rate: str) -> str:
+    """What the subject-level permutation test says of the difference to the reference
+    ('' where there is none: the reference itself, per-image breakdowns)."""
+    p, holm = _num(row.get(f"{rate}_p")), _num(row.get(f"{rate}_p_holm"))
+    if math.isnan(p):
+        return ""
+    n = int(_num(row.get("p_relabellings")) or 0)
+    adj = "" if math.isnan(holm) else f"; Holm-adjusted {holm:.2g}"
+    exact = row.get("p_method") == "exact"
+    if not exact and n and p <= 1 / n + 1e-12:
+        return (f"; a difference this large arose in none of {n - 1:,} random relabellings "
+                f"of the groups among the people, fewer than 1 in {n:,} (permutation p = "
+                f"{p:.2g}{adj})")
+    among = f"all {n:,} relabellings" if exact else f"{n - 1:,} random relabellings"
+    return (f"; a difference at least this large arose in {100 * p:.2g}% of {among} of the "
+            f"groups among the people (permutation p = {p:.2g}{adj})")
+
+
 def fmr_sentence(row: Mapping[str, Any], ctx: Context, describe: str = "",
                  ref: Mapping[str, Any] | None = None) -> str:
     """One sentence about a group's same-group false match rate."""
@@ -153,7 +171,8 @@ def fmr_sentence(row: Mapping[str, Any], ctx: Context, describe: str = "",
         ref_people = people(str(row["attribute"]), str(ref["group"]), "") if ref else ""
         body = (f"impostor pairs of two {who} were falsely matched {pct(c.rate, 3)} of the "
                 f"time ({_ci(c)}; {c.errors:,} of {c.n:,} pairs{_who(c.n_subjects)}"
-                f"{_imprecise(c)}){ratio_clause(row, 'fmr', ref, ref_people)}")
+                f"{_imprecise(c)}){ratio_clause(row, 'fmr', ref, ref_people)}"
+                f"{test_clause(row, 'fmr')}")
     return check(f"{head}, {body} {ctx.suffix()}.")
 
 
@@ -175,7 +194,8 @@ def fnmr_sentence(row: Mapping[str, Any], ctx: Context, describe: str = "",
         ref_people = people(attr, str(ref["group"]), "") if ref else ""
         body = (f"mated pairs{who} were falsely rejected (false non-match) "
                 f"{pct(c.rate, 3)} of the time ({_ci(c)}; {c.errors:,} of {c.n:,} pairs"
-                f"{_who(c.n_subjects)}{_imprecise(c)}){ratio_clause(row, 'fnmr', ref, ref_people)}")
+                f"{_who(c.n_subjects)}{_imprecise(c)}){ratio_clause(row, 'fnmr', ref, ref_people)}"
+                f"{test_clause(row, 'fnmr')}")
     return check(f"{head}, {body} {ctx.suffix()}.")
 
 

@@ -60,6 +60,9 @@ def by_group_sections(df: pd.DataFrame) -> list[Section]:
     cols = ["group", "operating point", "people", "FMR (same-group impostor pairs)",
             "FNMR (mated pairs)", "FMR ratio to reference [bootstrap 95% CI]",
             "FNMR ratio to reference [bootstrap 95% CI]"]
+    tested = "fmr_p" in df and df["fmr_p"].notna().any()
+    if tested:
+        cols.append("permutation p vs reference: FMR; FNMR (Holm-adjusted)")
     out = []
     for attr, part in df.groupby("attribute", sort=False):
         rows, src = [], ""
@@ -72,8 +75,17 @@ def by_group_sections(df: pd.DataFrame) -> list[Section]:
                 RateCell.from_row(r, "fmr", "n_nonmated").text(),
                 RateCell.from_row(r, "fnmr", "n_mated").text(),
                 *[_ratio(r, p) for p in ("fmr", "fnmr")],
+                *([_p_cell(r)] if tested else []),
             ])
         notes = [*reference_note(part), NOTE_CELLS]
+        if tested and part["fmr_p"].notna().any():
+            r0 = part.iloc[0]
+            how = (f"all {int(r0['p_relabellings']):,} relabellings" if r0["p_method"] ==
+                   "exact" else f"{int(r0['p_relabellings']) - 1:,} random relabellings")
+            notes.append(f"Permutation p: the share of {how} of the groups among the people "
+                         "(the data's own included) whose difference to the reference is at "
+                         "least as large; Holm-adjusted over every test at this operating "
+                         "point.")
         if src:
             notes.insert(0, f"Labels: {src}.")
         if "n_nonmated_population" in part and len(part):
@@ -84,6 +96,14 @@ def by_group_sections(df: pd.DataFrame) -> list[Section]:
         title = "All comparisons" if attr == "all" else f"Verification by {attr}"
         out.append(Section(title, cols, rows, notes, key=f"by-group-{attr}", attribute=attr))
     return out
+
+
+def _p_cell(r: dict[str, Any]) -> str:
+    def one(p: str) -> str:
+        v, h = r.get(f"{p}_p"), r.get(f"{p}_p_holm")
+        return "" if v is None else f"{v:.2g}" + ("" if h is None else f" ({h:.2g})")
+    cells = [one("fmr"), one("fnmr")]
+    return "" if not any(cells) else "; ".join(c or "n/a" for c in cells)
 
 
 def reference_note(part: pd.DataFrame) -> list[str]:
