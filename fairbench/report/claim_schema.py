@@ -154,6 +154,19 @@ class RatioCheck(_Strict):
     skip_insufficient: bool = False
 
 
+class DifferenceCheck(_Strict):
+    """'No group's rate differs from the reference group's': refuted when a subject-level
+    permutation test finds a difference (adjusted p below ``level``); a test that finds
+    none cannot support the claim (absence of evidence), so it is then not testable."""
+
+    kind: Literal["difference"]
+    rate: Literal["fmr", "fnmr"]
+    attribute: str
+    at: OperatingPoint
+    level: float = Field(0.05, gt=0, lt=1)
+    adjust: Literal["holm", "bh", "none"] = "holm"
+
+
 class SummaryCheck(_Bound):
     kind: Literal["summary"]
     measure: str
@@ -161,7 +174,7 @@ class SummaryCheck(_Bound):
     at: OperatingPoint
 
 
-Check = Annotated[RateCheck | AccuracyCheck | RatioCheck | SummaryCheck,
+Check = Annotated[RateCheck | AccuracyCheck | RatioCheck | DifferenceCheck | SummaryCheck,
                   Field(discriminator="kind")]
 
 

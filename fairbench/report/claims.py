@@ -28,6 +28,7 @@ from fairbench.report.cells import RateCell, pct
 from fairbench.report.claim_schema import (
     AccuracyCheck,
     ClaimsFile,
+    DifferenceCheck,
     OperatingPoint,
     RateCheck,
     RatioCheck,
@@ -255,6 +256,36 @@ def check_summary(run: RunView, c: SummaryCheck) -> CheckResult:
                                        f"{hi:.4g}] over {r.get('groups_compared', '')}"])
 
 
+def check_difference(run: RunView, c: DifferenceCheck) -> CheckResult:
+    """Refuted by any group whose permutation p (adjusted as asked) is below the level."""
+    col = f"{c.rate}_p" + ("" if c.adjust == "none" else f"_{c.adjust}")
+    how = {"holm": "Holm-adjusted", "bh": "Benjamini-Hochberg-adjusted", "none": "unadjusted"}
+    desc = (f"no group's {c.rate.upper()} of {c.attribute} differs from the reference "
+            f"group's at {c.at.label()} ({how[c.adjust]} permutation p >= {c.level:g})")
+    if c.rate not in run.rates:
+        return CheckResult(desc, NOT_TESTABLE, [f"this run has no {ABSENT[c.rate]}"])
+    rows, problems = run.groups(c.attribute, c.at, None)
+    if problems:
+        return CheckResult(desc, NOT_TESTABLE, problems)
+    tested = [r for r in rows if r.get(col) is not None and not math.isnan(float(r[col]))]
+    if not tested:
+        return CheckResult(desc, NOT_TESTABLE, [
+            f"no permutation test in this run for {c.attribute} (verification.permutations: "
+            "0, a run from before the tests, or labels that are not one per person)"])
+    ref = str(rows[0].get("reference_group") or "")
+    found = [r for r in tested if float(r[col]) < c.level]
+    evidence = [f"{r['group']} against {ref}: {_cell(r, c.rate).text()}, p = "
+                f"{float(r[f'{c.rate}_p']):.2g} ({how[c.adjust]} {float(r[col]):.2g})"
+                for r in tested]
+    if found:
+        return CheckResult(desc, REFUTED, evidence + [
+            f"{', '.join(str(r['group']) for r in found)}: a difference this large is "
+            f"unlikely by chance (p < {c.level:g})"])
+    return CheckResult(desc, NOT_TESTABLE, evidence + [
+        "no difference was found, which does not show there is none: this data may be too "
+        "small to find one"])
+
+
 def check_one(run: RunView, c: Any) -> CheckResult:
     if isinstance(c, RateCheck):
         return check_rate(run, c.rate, c.attribute, c.groups, c.at, c.at_most, c.at_least,
@@ -268,6 +299,8 @@ def check_one(run: RunView, c: Any) -> CheckResult:
         return CheckResult(desc, combine([p.verdict for p in parts]), ev)
     if isinstance(c, RatioCheck):
         return check_ratio(run, c)
+    if isinstance(c, DifferenceCheck):
+        return check_difference(run, c)
     return check_summary(run, c)
 
 

@@ -200,3 +200,30 @@ def test_a_1n_run_decides_fpir_and_fnir_claims(tmp_path):
         {"kind": "rate", "rate": "fpir", "attribute": "grp", "at_most": 1.0, "at": at}]}]}
     assert check_claims(run.record, ClaimsFile.model_validate(fpir_claim))[0].verdict \
         == SUPPORTED
+
+
+def test_difference_claims_are_refuted_by_a_permutation_test_never_supported():
+    """kind: difference reads the tables' adjusted permutation p-values: one below the
+    level refutes 'no group differs from the reference'; none below it is not support."""
+    import copy
+
+    rec = copy.deepcopy(stored())
+    claim = {"claims": [{"id": "same", "text": "no ethnic group's FMR differs",
+                         "checks": [{"kind": "difference", "rate": "fmr", "attribute": "eth",
+                                     "at": {"target_fmr": 0.01}}]}]}
+    assert verdicts(claim, rec) == {"same": NOT_TESTABLE}  # a run from before the tests
+    rows = [r for r in rec["metrics"]["verification_by_group"]
+            if r["attribute"] == "eth" and r["operating_point"] == "fmr=0.01"]
+    for r in rows:
+        small = r["group"] == "black"
+        r["fmr_p"], r["fmr_p_holm"], r["fmr_p_bh"] = (
+            (0.001, 0.013, 0.0065) if small else (None, None, None)
+            if r["group"] == "white" else (0.2, 0.6, 0.3))
+    res = check_claims(rec, ClaimsFile.model_validate(claim))[0].checks[0]
+    assert res.verdict == REFUTED
+    assert any(e.startswith("black against white:") and "Holm-adjusted 0.013" in e
+               for e in res.evidence)
+    claim["claims"][0]["checks"][0]["level"] = 0.01  # 0.013 is not below 0.01
+    assert verdicts(claim, rec) == {"same": NOT_TESTABLE}
+    claim["claims"][0]["checks"][0]["adjust"] = "none"  # but the raw p (0.001) is
+    assert verdicts(claim, rec) == {"same": REFUTED}
