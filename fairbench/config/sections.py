@@ -145,6 +145,10 @@ class VerificationConfig(_Strict):
     #: how a target FMR becomes a threshold: fairbench's (the pooled FMR is at most the
     #: target) or bob.measure's far_threshold (an impostor score; see metrics.thresholds)
     threshold_rule: Literal["fairbench", "bob"] = "fairbench"
+    #: per_group adds each group's own threshold for every target FMR, and the FNMR it pays
+    #: there and under the global threshold (tables/thresholds_per_group.csv), beside the
+    #: global view (NIST reads one global threshold; every other table keeps to it)
+    threshold_policy: Literal["global", "per_group"] = "global"
     #: compare-only matchers (a server that scores two images): every mated pair plus
     #: this stratified sample of impostor pairs (see fairbench.plan.sampled)
     impostor_sample: ImpostorSample | None = None

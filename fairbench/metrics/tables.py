@@ -58,8 +58,13 @@ def verification_results(
                                similarity, label_sources)
     else:  # all pairs: what this data can and cannot show
         tables.coverage = coverage(plan, attributes, s.intersections)
-    mark((tables.by_group, tables.cross_group, tables.summary, tables.eer, tables.coverage),
-         simulated, consent)
+    if reading.get("threshold_policy") == "per_group":  # beside the global view, never instead
+        from fairbench.metrics.pergroup import per_group_thresholds
+
+        tables.per_group = per_group_thresholds(plan, counts, acquired, failed, points, s,
+                                                attributes, similarity, label_sources)
+    mark((tables.by_group, tables.cross_group, tables.summary, tables.eer, tables.coverage,
+          tables.per_group), simulated, consent)
     return points, tables
 
 

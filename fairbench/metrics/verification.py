@@ -67,6 +67,8 @@ class VerificationTables:
     replicates: dict[str, np.ndarray] = field(default_factory=dict)
     eer: pd.DataFrame | None = None  # equal error rates (comparison lists)
     coverage: pd.DataFrame | None = None  # what the data can show (all-pairs runs)
+    #: threshold_policy: per_group, each group at its own threshold beside the global view
+    per_group: pd.DataFrame | None = None
 
     def named(self) -> dict[str, pd.DataFrame]:
         """Every 1:1 table by its file name (``tables/<name>.csv``)."""
@@ -78,6 +80,8 @@ class VerificationTables:
             out["eer_by_group"] = self.eer
         if self.coverage is not None:
             out["data_coverage"] = self.coverage
+        if self.per_group is not None:
+            out["thresholds_per_group"] = self.per_group
         return out
 
 

@@ -22,6 +22,7 @@ from fairbench.report.views import (
     fta_sections,
     generic_sections,
     identification_sections,
+    per_group_threshold_sections,
     summary_sections,
     sweep_sections,
 )
@@ -42,6 +43,7 @@ BUILDERS: dict[str, Builder] = {
     "failure_to_acquire": lambda t, _: fta_sections(t),
     "eer_by_group": lambda t, _: eer_sections(t),
     "data_coverage": lambda t, _: coverage_sections(t),
+    "thresholds_per_group": lambda t, _: per_group_threshold_sections(t),
     "identification_by_group": lambda t, _: identification_sections(t),
     "identification_false_candidates": lambda t, _: false_candidate_sections(t),
     "identification_sweeps": lambda t, _: sweep_sections(t),

@@ -315,3 +315,39 @@ def sweep_sections(df: pd.DataFrame) -> list[Section]:
                      RateCell.from_row(r, "fpir", "n_nonmated_searches").text(),
                      RateCell.from_row(r, "fnir", "n_mated_searches").text()])
     return [Section("Gallery sweeps", cols, rows, [NOTE_CELLS], key="sweeps")]
+
+
+def per_group_threshold_sections(df: pd.DataFrame) -> list[Section]:
+    """Each group at its own threshold for a target FMR, beside the global threshold."""
+    def thr(x: Any) -> str:
+        return "" if x is None else f"{float(x):.4g}"
+
+    cols = ["group", "target FMR", "own threshold", "FMR at own threshold",
+            "FNMR at own threshold", "global threshold", "FNMR at global threshold",
+            "FNMR change (own - global)"]
+    out = []
+    for attr, part in df.groupby("attribute", sort=False):
+        rows = []
+        for r in _rows(part):
+            own = thr(r.get("threshold_native")) + (
+                " (bin resolution)" if r.get("threshold_resolution") == "bin" else "")
+            rows.append([
+                _group(r["group"]), pct(float(r["target_fmr"])),
+                own if r.get("supported") else f"not supported: {r.get('note') or ''}",
+                RateCell.from_row(r, "group_fmr", "n_nonmated").text()
+                if r.get("supported") else "",
+                RateCell.from_row(r, "group_fnmr", "n_mated").text()
+                if r.get("supported") else "",
+                thr(r.get("global_threshold_native")),
+                RateCell.from_row(r, "global_fnmr", "n_mated").text(),
+                "" if r.get("fnmr_change") is None else f"{100 * r['fnmr_change']:+.3g} "
+                "percentage points"])
+        notes = ["Each group's own threshold gives its same-group impostor pairs the target "
+                 "FMR on their own (the rule of the global threshold applied to the group); "
+                 "the global threshold is NIST's view, one threshold for everyone, which "
+                 "every other table reads. Bin resolution: below the impostor pairs the "
+                 "engine kept, the threshold is read at a histogram bin edge (counts there "
+                 "are exact; the note in the CSV gives the range).", NOTE_CELLS]
+        out.append(Section(f"Per-group thresholds by {attr}", cols, rows, notes,
+                           key=f"per-group-{attr}", attribute=str(attr)))
+    return out

@@ -210,3 +210,28 @@ def test_global_threshold_unsupported_is_said():
     assert len(t) == 3 and not t.supported.any()
     assert t.global_fmr.isna().all() and t.global_fnmr_errors.isna().all()
     assert t.note.str.contains("; global threshold not supported").all()
+
+
+def test_a_run_writes_the_view_beside_the_global_one_only_when_asked(tmp_path):
+    """threshold_policy: per_group adds tables/thresholds_per_group.csv (rebuilt the same by
+    fairbench report, shown in the report); every other table keeps the global threshold."""
+    import fairbench
+    from fairbench.report.rebuild import build_report
+
+    cfg = {"dataset": {"simulate": {"n_subjects": 60, "groups": 3, "dim": 16, "seed": 2}},
+           "matcher": {"name": "simulated"},
+           "verification": {"target_fmr": [1e-2], "bootstrap": {"replicates": 0},
+                            "permutations": 0}}
+    plain = fairbench.run(cfg, tmp_path / "a", progress=False)
+    assert "thresholds_per_group" not in plain.tables
+    cfg["verification"]["threshold_policy"] = "per_group"
+    run = fairbench.run(cfg, tmp_path / "b", progress=False)
+    path = run.run_dir / "tables" / "thresholds_per_group.csv"
+    before = path.read_text()
+    assert (run.tables["verification_by_group"].threshold_native.to_numpy() ==
+            plain.tables["verification_by_group"].threshold_native.to_numpy()).all()
+    t = run.tables["thresholds_per_group"]
+    assert set(t.group) == {"g00", "g01", "g02"} and (t.data == "SIMULATED").all()
+    build_report(run.run_dir)
+    assert path.read_text() == before
+    assert "Per-group thresholds by group" in (run.run_dir / "report.html").read_text()
