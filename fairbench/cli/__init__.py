@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from fairbench.cli import bench, datasets, matchers, results, run  # noqa: F401  (registers)
+from fairbench.cli import bench, datasets, matchers, results, run, summarize  # noqa: F401
 from fairbench.cli.app import app
 
 
