@@ -130,6 +130,13 @@ class BootstrapConfig(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class ScanConfig(_Strict):
+    """The worst-subgroup scan over intersections (metrics.scan); depth 0 turns it off."""
+
+    depth: int = Field(2, ge=0, le=4)  # attributes per subgroup, at most
+    min_subjects: int = Field(5, ge=2)  # people a subgroup needs to be scored
+
+
 class ImpostorSample(_Strict):
     """For compare-only matchers: how many impostor pairs to sample (stratified, seeded)."""
 
@@ -159,6 +166,7 @@ class VerificationConfig(_Strict):
     alpha: float = Field(0.5, ge=0, le=1)  # FMR weight in FDR and GARBE
     #: subject-level relabellings behind each permutation test of a difference (0: none)
     permutations: int = Field(999, ge=0, le=100_000)
+    scan: ScanConfig = Field(default_factory=ScanConfig)
     histogram_bins: int = Field(4096, ge=64, le=1 << 20)
     block_size: int = Field(1024, ge=16, le=16384)  # tile side; memory grows as its square
     storage: Literal["float32", "float16"] = "float32"  # float16 halves template memory

@@ -63,8 +63,15 @@ def verification_results(
 
         tables.per_group = per_group_thresholds(plan, counts, acquired, failed, points, s,
                                                 attributes, similarity, label_sources)
+    scan = reading.get("scan") or {}
+    if scan.get("depth", 2):
+        from fairbench.metrics.scan import scan_table
+
+        tables.worst_subgroup = scan_table(plan, counts, points, attributes, s,
+                                           int(scan.get("depth", 2)),
+                                           int(scan.get("min_subjects", 5)))
     mark((tables.by_group, tables.cross_group, tables.summary, tables.eer, tables.coverage,
-          tables.per_group), simulated, consent)
+          tables.per_group, tables.worst_subgroup), simulated, consent)
     return points, tables
 
 

@@ -69,6 +69,8 @@ class VerificationTables:
     coverage: pd.DataFrame | None = None  # what the data can show (all-pairs runs)
     #: threshold_policy: per_group, each group at its own threshold beside the global view
     per_group: pd.DataFrame | None = None
+    #: the worst subgroup over intersections, with a p-value calibrated for the search
+    worst_subgroup: pd.DataFrame | None = None
 
     def named(self) -> dict[str, pd.DataFrame]:
         """Every 1:1 table by its file name (``tables/<name>.csv``)."""
@@ -82,6 +84,8 @@ class VerificationTables:
             out["data_coverage"] = self.coverage
         if self.per_group is not None:
             out["thresholds_per_group"] = self.per_group
+        if self.worst_subgroup is not None and len(self.worst_subgroup):
+            out["worst_subgroup"] = self.worst_subgroup
         return out
 
 
@@ -182,24 +186,28 @@ def _permutations(view: View, vc: ViewCounts, plan: Plan, counts: VerificationCo
     if labels is None or not points:
         return [None] * len(points)
     rel = relabellings(labels, s.permutations, view_rng(s.seed, f"permutation:{view.name}"))
-    nsub = plan.n_subjects
-    m = vc.in_group
-    msub = plan.subject[plan.mated_i[m]]
-    mpairs = np.bincount(msub, minlength=nsub)
-    L = counts.listed
     known = view.known()
-    out: list[PermutationResult | None] = []
-    for op in points:
-        hit = counts.kept_s >= op.similarity
-        miss = counts.mated_s[m] < op.similarity
-        pe = PairErrors(plan.subject[counts.kept_i[hit]], plan.subject[counts.kept_j[hit]],
-                        np.bincount(plan.subject, minlength=nsub), mpairs,
-                        np.bincount(msub[miss], minlength=nsub),
-                        *((L.pair_a, L.pair_b, L.pair_count) if L is not None else ()))
-        out.append(permutation_test(labels, pe, view.n_groups, ref.code,
-                                    known & (vc.n_nonmated > 0), known & (vc.n_mated > 0),
-                                    rel))
-    return out
+    return [permutation_test(labels, pair_errors(plan, counts, op.similarity, vc.in_group),
+                             view.n_groups, ref.code, known & (vc.n_nonmated > 0),
+                             known & (vc.n_mated > 0), rel) for op in points]
+
+
+def pair_errors(plan: Plan, counts: VerificationCounts, similarity: float,
+                mated: np.ndarray | None = None) -> PairErrors:
+    """What a relabelled rate is counted from at one threshold, by person: the impostor
+    comparisons at or above it, every person's images (or the listed comparisons per
+    pair of people), and each person's mated comparisons (those ``mated`` selects) and
+    false non-matches."""
+    nsub = plan.n_subjects
+    m = np.ones(plan.n_mated, dtype=bool) if mated is None else mated
+    msub = plan.subject[plan.mated_i[m]]
+    hit = counts.kept_s >= similarity
+    L = counts.listed
+    return PairErrors(plan.subject[counts.kept_i[hit]], plan.subject[counts.kept_j[hit]],
+                      np.bincount(plan.subject, minlength=nsub),
+                      np.bincount(msub, minlength=nsub),
+                      np.bincount(msub[counts.mated_s[m] < similarity], minlength=nsub),
+                      *((L.pair_a, L.pair_b, L.pair_count) if L is not None else ()))
 
 
 def _with_p_values(df: pd.DataFrame, res: PermutationResult | None) -> None:

@@ -107,6 +107,19 @@ def attribute_block(af: AttributeFindings, op_index: int,
             + (html_tables(extra) if extra else ""))
 
 
+def _scan(run: Run, at: str) -> str:
+    """The worst subgroup found by the scan over intersections, at one operating point."""
+    from fairbench.report.views import scan_sentence
+
+    w = run.tables.get("worst_subgroup")
+    if w is None or not len(w):
+        return ""
+    rows = w[w["operating_point"] == at]
+    rows = rows.astype(object).where(rows.notna(), None)
+    items = "".join(f"<li>{_e(scan_sentence(r))}</li>" for r in rows.to_dict("records"))
+    return f"<h4>Worst subgroup over the intersections</h4><ul>{items}</ul>" if items else ""
+
+
 def _sentences(items: Sequence[Sentence]) -> str:
     return "".join(f"<li>{_e(s.text)}</li>" for s in items)
 
@@ -123,7 +136,7 @@ def findings_section(run: Run, sentences: Sequence[Sentence],
         parts = [attribute_block(af, k, (extra or {}).get((af.attribute, op.label), ()))
                  for af in found]
         top, cannot = ranked([s for s in sentences if s.at == op.label])
-        cites = ""
+        cites = _scan(run, op.label)
         if top:
             cites += ("<h4>What to cite first (largest supported differences)</h4>"
                       f"<ol class=\"top\">{_sentences(top)}</ol>")

@@ -25,6 +25,7 @@ from fairbench.report.views import (
     per_group_threshold_sections,
     summary_sections,
     sweep_sections,
+    worst_subgroup_sections,
 )
 from fairbench.results.folder import atomic_text
 
@@ -44,6 +45,7 @@ BUILDERS: dict[str, Builder] = {
     "eer_by_group": lambda t, _: eer_sections(t),
     "data_coverage": lambda t, _: coverage_sections(t),
     "thresholds_per_group": lambda t, _: per_group_threshold_sections(t),
+    "worst_subgroup": lambda t, _: worst_subgroup_sections(t),
     "identification_by_group": lambda t, _: identification_sections(t),
     "identification_false_candidates": lambda t, _: false_candidate_sections(t),
     "identification_sweeps": lambda t, _: sweep_sections(t),

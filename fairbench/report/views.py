@@ -351,3 +351,45 @@ def per_group_threshold_sections(df: pd.DataFrame) -> list[Section]:
         out.append(Section(f"Per-group thresholds by {attr}", cols, rows, notes,
                            key=f"per-group-{attr}", attribute=str(attr)))
     return out
+
+
+def scan_sentence(r: dict[str, Any]) -> str:
+    """'FMR: worst subgroup eth=black|sex=female, 33.3% (104/312, 13 people) against
+    1.00% over all comparisons; p = 0.001 after searching 24 subgroups'."""
+    name = "FMR" if r["rate"] == "fmr" else "FNMR"
+    if not r.get("subgroup"):
+        return (f"{name}: no subgroup of at least {int(r['min_subjects'])} people has a "
+                f"rate above the overall {pct(float(r['overall_rate']))}")
+    searched = int(r["candidates"])
+    how = (f"all {int(r['p_relabellings']):,} relabellings" if r["p_method"] == "exact"
+           else f"{int(r['p_relabellings']) - 1:,} random relabellings")
+    return (f"{name}: worst subgroup {_group(r['subgroup'])}, {pct(float(r['subgroup_rate']))} "
+            f"({int(r['errors']):,}/{int(r['n']):,}, {int(r['n_subjects']):,} people) "
+            f"against {pct(float(r['overall_rate']))} over all comparisons; p = "
+            f"{float(r['p_value']):.2g} after searching {searched:,} subgroups (the same "
+            f"search over {how} of the people's labels)")
+
+
+def worst_subgroup_sections(df: pd.DataFrame) -> list[Section]:
+    """The scan's worst subgroup per operating point and rate."""
+    cols = ["operating point", "rate", "worst subgroup", "people", "its rate",
+            "overall rate", "score (log-likelihood ratio)", "p after the search"]
+    rows = [[describe_row(r), str(r["rate"]).upper(), _group(r.get("subgroup") or "none"),
+             f"{int(r['n_subjects']):,}",
+             "" if not r.get("subgroup") else RateCell(
+                 int(r["errors"]), int(r["n"]), float(r["ci_low"]), float(r["ci_high"]),
+                 n_subjects=int(r["n_subjects"])).text(),
+             RateCell(int(r["overall_errors"]), int(r["overall_n"]),
+                      *(float("nan") if r.get(c) is None else float(r[c])
+                        for c in ("overall_ci_low", "overall_ci_high"))).text(),
+             f"{float(r['score_llr']):.3g}", f"{float(r['p_value']):.2g}"]
+            for r in _rows(df)]
+    r0 = next(iter(_rows(df.iloc[:1])))
+    notes = [f"Every subgroup of up to {int(r0['depth'])} of {r0['attributes_searched']} "
+             f"with at least {int(r0['min_subjects'])} people ({int(r0['candidates']):,} "
+             "candidates) scored by the binomial log-likelihood ratio of its rate against the "
+             "rate over all comparisons; the p-value is the share of relabellings of the "
+             "people (each person's whole row of labels dealt out to another) whose worst "
+             "subgroup scores at least as high, so it accounts for the search."]
+    return [Section("Worst subgroup (scan over intersections)", cols, rows, notes,
+                    key="worst-subgroup")]
