@@ -8,6 +8,7 @@ and exit status 2, and Ctrl-C into its promised line and exit status 130.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -56,7 +57,11 @@ def guarded(fn: F) -> F:
 def command(group: typer.Typer, name: str) -> Callable[[F], F]:
     """``@command(app, "run")``: register a guarded command with the exit-status epilog."""
     def register(fn: F) -> F:
-        group.command(name, epilog=EXIT_STATUSES)(guarded(fn))
+        # a docstring's line breaks are the source's, not the help's: join each paragraph
+        # into one line so the terminal wraps it (the command list and --help alike)
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        text = "\n\n".join(" ".join(p.split()) for p in doc.split("\n\n"))
+        group.command(name, epilog=EXIT_STATUSES, help=text or None)(guarded(fn))
         return fn
 
     return register
