@@ -177,6 +177,13 @@ class PermutationResult:
     method: str  # 'exact' | 'monte carlo'
 
 
+def chunk_for(pe: PairErrors, most: int, budget: int = 4_000_000) -> int:
+    """Relabellings counted at once: at most ``most``, and few enough that the (chunk,
+    comparisons) label arrays stay within ``budget`` entries (about 32 MB each)."""
+    width = len(pe.err_a) + (0 if pe.den_a is None else len(pe.den_a)) + len(pe.n_img)
+    return max(1, min(most, budget // max(width, 1)))
+
+
 def _p(obs: np.ndarray, t: np.ndarray, rel: Relabellings) -> np.ndarray:
     """Share of relabellings at least as extreme as the data (an undefined statistic,
     a group left without comparisons, is not extreme)."""
@@ -191,6 +198,7 @@ def permutation_test(labels: np.ndarray, pe: PairErrors, G: int, ref: int | None
     """Both rates' tests for one breakdown at one threshold (see the module docstring)."""
     fm, fnm = rates(labels, pe, G)
     obs = (statistics(fm, ref, usable_fmr), statistics(fnm, ref, usable_fnmr))
+    chunk = chunk_for(pe, chunk)
     stats: list[list[np.ndarray]] = [[], []]
     for k in range(0, len(rel.labels), chunk):
         r_fm, r_fnm = rates(rel.labels[k:k + chunk], pe, G)

@@ -31,7 +31,7 @@ from fairbench.core.counts import VerificationCounts
 from fairbench.core.operating import OperatingPoint
 from fairbench.core.settings import Settings
 from fairbench.metrics.bootstrap import view_rng
-from fairbench.metrics.permutation import PairErrors, Relabellings
+from fairbench.metrics.permutation import PairErrors, Relabellings, chunk_for
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,8 @@ def scan(sg: Subgroups, pe: PairErrors, overall: dict[str, tuple[int, int]],
     """FMR and FNMR scans (see the module docstring); ``overall``: each rate's errors and
     comparisons over everything, ``rel``: relabellings of ``sg.codes``."""
     obs = subgroup_counts(sg.codes[None, :], sg, pe)
+    K = sg.members.shape[0]
+    chunk = max(1, min(chunk_for(pe, chunk), 4_000_000 // max(K * K, 1)))
     maxima: dict[str, list[np.ndarray]] = {"fmr": [], "fnmr": []}
     for k in range(0, len(rel.labels), chunk):
         c = subgroup_counts(rel.labels[k:k + chunk], sg, pe)
