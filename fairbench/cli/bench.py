@@ -73,3 +73,27 @@ def bench_scores_cli(
 
     typer.echo(json.dumps(run_scores_bench(rows, subjects, replicates,
                                            Path(folder) if folder else None)))
+
+
+@command(bench_app, "coverage")
+def bench_coverage_cli(
+    replicates: Annotated[int, typer.Option(help="Simulated datasets per heterogeneity "
+                                                 "level.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation and the bootstraps.")
+                    ] = 0,
+    boot: Annotated[int, typer.Option(help="Bootstrap replicates inside each dataset.")
+                    ] = 200,
+    quick: Annotated[bool, typer.Option("--quick", help="50 datasets per level and 100 "
+                                        "bootstrap replicates: a smoke run (seconds).")
+                     ] = False,
+) -> None:
+    """Coverage of each 95 % interval method on simulated data with known FMR and FNMR
+    and planted subject heterogeneity; prints JSON (last line), with the default the
+    rule picks."""
+    import json
+
+    from fairbench.bench.coverage import run_coverage
+
+    if quick:
+        replicates, boot = min(replicates, 50), min(boot, 100)
+    typer.echo(json.dumps(run_coverage(replicates=replicates, seed=seed, boot=boot)))
