@@ -42,6 +42,14 @@ from fairbench.metrics.bootstrap import (
     subject_weights,
 )
 from fairbench.metrics.intervals import clopper_pearson
+from fairbench.metrics.ustat import METHOD as TABLES_METHOD
+from fairbench.metrics.ustat import (
+    cluster_df,
+    logit_t,
+    person_interval,
+    smoothed_logit,
+    ustat_variance,
+)
 
 NOMINAL = 0.95
 FLOOR = 0.93            # the rule's lowest acceptable coverage
@@ -107,43 +115,6 @@ def jackknife_variance(k_tot: np.ndarray, n_tot: np.ndarray, k_sub: np.ndarray,
         return np.where(m > 1, (m - 1) / m * ss, np.nan)
 
 
-def ustat_variance(k_tot: np.ndarray, n_tot: np.ndarray, k_sub: np.ndarray,
-                   n_sub: np.ndarray, group: np.ndarray, pair_sq: np.ndarray) -> np.ndarray:
-    """(G,) variance of K/N from the Hoeffding decomposition of a U-statistic.
-
-    With residuals Z_ab = k_ab - p n_ab and R_i = sum_b Z_ib, Var(sum Z) is the sum over
-    pairs of Z^2 plus the products of pairs that share one person: m/(m-1) sum_i R_i^2
-    minus sum Z^2 (``pair_sq``), which sum_i R_i^2 counts twice. The jackknife and the
-    subject bootstrap keep that double count (they overstate the variance when people
-    barely matter); here it is removed, and the cross-products are not let below zero.
-    For mated pairs (one person each), ``pair_sq`` is 0: a plain cluster variance.
-    """
-    G = len(k_tot)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k_tot / n_tot
-        m = np.bincount(group, minlength=G).astype(float)
-        rr = np.bincount(group, (k_sub - p[group] * n_sub) ** 2, G) * m / (m - 1)
-        v = np.maximum(rr - pair_sq, pair_sq) / n_tot**2
-    return np.where(m > 1, v, np.nan)
-
-
-def cluster_df(k_tot: np.ndarray, n_tot: np.ndarray, k_sub: np.ndarray, n_sub: np.ndarray,
-               group: np.ndarray) -> np.ndarray:
-    """(G,) degrees of freedom of a variance summed over people: (sum R_i^2)^2 /
-    sum R_i^4 (R_i the residual errors of person i), between 1 and m - 1 for m people.
-
-    When a few people carry most errors the variance rests on those few, so its t
-    quantile must be wider than the head count suggests (the effective number of
-    clusters, as in cluster-robust inference). With no error: m - 1.
-    """
-    G = len(k_tot)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = (k_sub - (k_tot / n_tot)[group] * n_sub) ** 2
-        df = np.bincount(group, r2, G) ** 2 / np.bincount(group, r2 * r2, G)
-    top = np.bincount(group, minlength=G) - 1.0
-    return np.clip(np.where(np.isfinite(df), df, top), 1, np.maximum(top, 1))
-
-
 def effective_size(k_tot: np.ndarray, n_tot: np.ndarray, var: np.ndarray,
                    df: np.ndarray, confidence: float = NOMINAL
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -179,26 +150,6 @@ def logit_wald(k_tot: np.ndarray, n_tot: np.ndarray, var: np.ndarray,
         lo, hi = expit(logit(p) - half), expit(logit(p) + half)
     cl, ch = clopper_pearson(k_tot, n_tot, confidence)
     return np.where(inner, lo, cl), np.where(inner, hi, ch)
-
-
-def smoothed_logit(k_tot: np.ndarray, n_tot: np.ndarray, var: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(eta, se): the empirical logit log((K + 1/2) / (N - K + 1/2)) and its delta-method
-    standard error, the variance kept at least binomial at (K + 1/2) / (N + 1), so both
-    exist with no error at all (and a bootstrap-t never divides by zero)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = (k_tot + 0.5) / (n_tot + 1.0)
-        v = np.where(np.isnan(var), np.nan, np.fmax(var, p * (1 - p) / n_tot))
-        return logit(p), np.sqrt(v) / (p * (1 - p))
-
-
-def logit_t(k_tot: np.ndarray, n_tot: np.ndarray, var: np.ndarray, df: np.ndarray,
-            confidence: float = NOMINAL) -> Interval:
-    """eta +- t_df se on the smoothed logit, back-transformed; 0 below when there is no
-    error."""
-    eta, se = smoothed_logit(k_tot, n_tot, var)
-    half = -stdtrit(np.maximum(df, 1), (1 - confidence) / 2) * se
-    return np.where(k_tot > 0, expit(eta - half), 0.0), expit(eta + half)
 
 
 def bootstrap_t(k_tot: np.ndarray, n_tot: np.ndarray, var: np.ndarray, k_rep: np.ndarray,
@@ -348,7 +299,8 @@ def _closed_form(k_tot: np.ndarray, n_tot: np.ndarray, k_sub: np.ndarray,
     ke, ne = effective_size(k_tot, n_tot, vu, df)
     out["ustat-wilson-edf"] = wilson(ke, ne)
     out["ustat-cp-edf"] = clopper_pearson(ke, ne)
-    out["ustat-logit-edf"] = logit_t(k_tot, n_tot, vu, df)
+    # what fairbench's tables give (Clopper-Pearson where a group had no error)
+    out["ustat-logit-edf"] = person_interval(k_tot, n_tot, k_sub, n_sub, group, pair_sq)
     return out, vu
 
 
@@ -527,6 +479,10 @@ def run_coverage(replicates: int = 1000, seed: int = 0, boot: int = 200,
                             "miss_below": float(t["below"][at] / replicates),
                             "undefined": float(1 - t["defined"][at] / replicates)})
     out: dict[str, Any] = choose_default(results, methods)
+    # the contract's default is what the tables use; the rule's own pick sits beside it
+    out["rule_choice"] = out.pop("default")
+    out["default"] = TABLES_METHOD
+    out["tables_follow_the_rule"] = out["rule_choice"] == TABLES_METHOD
     out.update({"results": results, "replicates": replicates, "seed": seed,
                 "bootstrap_replicates": boot, "sizes": list(sizes),
                 "images_per_subject": list(IMAGES), "floor": FLOOR,

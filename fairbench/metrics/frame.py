@@ -144,7 +144,7 @@ class RateFrame:
     def _repr_html_(self) -> str:
         head = (f"<p><b>{html.escape(self.metric.upper())}</b> by "
                 f"{html.escape(self.attribute)} at {html.escape(self.at)}; reference group "
-                f"{html.escape(str(self.reference))}; intervals: Clopper-Pearson (ci) and "
-                "subject bootstrap (boot), 95 %.</p>")
+                f"{html.escape(str(self.reference))}; intervals: the table's (ci; "
+                "person-level for FMR and FNMR) and subject bootstrap (boot), 95 %.</p>")
         table = self.by_group.to_html(float_format=lambda v: f"{v:.4g}", na_rep="")
         return head + (self.forest_svg() if len(self.by_group) else "") + table

@@ -29,16 +29,24 @@ def n_column(name: str) -> str:
 
 
 def rate_columns(name: str, errors: np.ndarray | int, n: np.ndarray | int,
-                 s: Settings | None = None) -> dict[str, np.ndarray]:
-    """Rate, Clopper-Pearson interval, errors, n, rule-of-three bound, imprecision flag."""
+                 s: Settings | None = None,
+                 interval: tuple[np.ndarray, np.ndarray, str] | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Rate, interval, errors, n, rule-of-three bound, imprecision flag.
+
+    The interval is Clopper-Pearson's unless ``interval`` (low, high, method name) gives
+    another (FMR and FNMR: :mod:`fairbench.metrics.ustat`); then Clopper-Pearson's is kept
+    beside it as ``<name>_cp_low/high`` and ``<name>_ci_method`` names the interval."""
     s = s or Settings()
     k = np.atleast_1d(np.asarray(errors, dtype=np.int64))
     m = np.atleast_1d(np.asarray(n, dtype=np.int64))
     lo, hi = clopper_pearson(k, m, s.confidence)
-    return {
-        name: rate(k, m),
-        f"{name}_ci_low": lo,
-        f"{name}_ci_high": hi,
+    out = {name: rate(k, m), f"{name}_ci_low": lo, f"{name}_ci_high": hi}
+    if interval is not None:
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval[0], interval[1]
+        out[f"{name}_ci_method"] = np.full(len(k), interval[2], dtype=object)
+        out[f"{name}_cp_low"], out[f"{name}_cp_high"] = lo, hi
+    return out | {
         f"{name}_errors": k,
         n_column(name): m,
         f"{name}_upper_rule_of_3": np.where(k == 0, rule_of_three(m), np.nan),

@@ -14,7 +14,9 @@ A comparison list's ISO rates count the comparisons that have a score and its su
 bootstrap weighs the impostor comparisons the list really holds; where the comparisons were
 given as scores (no acquisition measured) the tables have no FTA or generalized columns.
 
-Every rate has its counts, a Clopper-Pearson interval, the rule-of-three bound at zero
+Every rate has its counts, a 95 % interval (FMR and FNMR: the person-level interval of
+:mod:`fairbench.metrics.ustat`, which holds when people differ, Clopper-Pearson's beside it
+as ``_cp_low/high``; other rates: Clopper-Pearson), the rule-of-three bound at zero
 errors, an imprecision flag and, for groups, a subject-level bootstrap interval whose
 replicates are kept so that ratios and differences to any group can be read later.
 """
@@ -48,9 +50,11 @@ from fairbench.metrics.permutation import (
     permutation_test,
     relabellings,
 )
+from fairbench.metrics.person_rates import fmr_interval, fnmr_interval
 from fairbench.metrics.rates import rate_columns, replicate_key
 from fairbench.metrics.reference import Reference, choose_reference, ratio_to
 from fairbench.metrics.summary import summary_rows
+from fairbench.metrics.ustat import METHOD as INTERVAL
 
 
 @dataclass
@@ -249,9 +253,9 @@ def _reference(view: View, vc: ViewCounts, counts: VerificationCounts,
                             key=f"verification.reference_group.{view.name}")
 
 
-def _rows(view: View, vc: ViewCounts, counts: VerificationCounts, op: OperatingPoint,
-          ref: Reference, s: Settings, label_source: str) -> tuple[pd.DataFrame, np.ndarray,
-                                                                    np.ndarray]:
+def _rows(view: View, vc: ViewCounts, plan: Plan, counts: VerificationCounts,
+          op: OperatingPoint, ref: Reference, s: Settings, label_source: str
+          ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The per-group rows at one operating point, and the FMR and FNMR point estimates."""
     G = view.n_groups
     hit = (counts.kept_s >= op.similarity) & vc.k_same
@@ -261,8 +265,12 @@ def _rows(view: View, vc: ViewCounts, counts: VerificationCounts, op: OperatingP
     fnm_err_iso = np.bincount(view.mated_group[miss & vc.completed], minlength=G)
     cols: dict[str, Any] = {"attribute": view.name, "group": view.groups,
                             "label_source": label_source, **point_columns(op)}
-    cols |= rate_columns("fmr", fm_err, vc.n_nonmated, s)
-    cols |= rate_columns("fnmr", fnm_err, vc.n_mated, s)
+    fm_iv = fmr_interval(plan, counts, vc.n_img, view.image_group, fm_err, vc.n_nonmated,
+                         op.similarity, vc.den_pairs, s.confidence)
+    fnm_iv = fnmr_interval(plan, counts, view.mated_group, fnm_err, vc.n_mated,
+                           op.similarity, s.confidence)
+    cols |= rate_columns("fmr", fm_err, vc.n_nonmated, s, (*fm_iv, INTERVAL))
+    cols |= rate_columns("fnmr", fnm_err, vc.n_mated, s, (*fnm_iv, INTERVAL))
     if vc.population is not None:  # a sampled list: the FMR estimates the population's
         cols["n_nonmated_population"] = vc.population
     cols |= {"n_subjects": vc.n_subjects, "n_images": vc.n_images}
@@ -330,7 +338,7 @@ def verification_tables(
         tests = _permutations(view, vc, plan, counts, usable, ref, s)
         for op, (r_fm, r_fnm), test in zip(usable, _replicates(vc, view, plan, counts, usable,
                                                               s), tests):
-            df, fmr, fnmr = _rows(view, vc, counts, op, ref, s, src)
+            df, fmr, fnmr = _rows(view, vc, plan, counts, op, ref, s, src)
             _with_intervals(df, r_fm, "fmr", ref, s)
             _with_intervals(df, r_fnm, "fnmr", ref, s)
             _with_p_values(df, test)

@@ -1,6 +1,6 @@
 """Check a claims file against a run: supported, refuted, or not testable with this data.
 
-Decisions use each group's 95 % interval (the wider of Clopper-Pearson and the subject
+Decisions use each group's 95 % interval (the wider of the table's interval and the subject
 bootstrap; the rule-of-three bound when there are no errors), never the point estimate
 alone:
 

@@ -1,7 +1,7 @@
 """What a run found, computed once for the terminal summary and the report's forest plots.
 
 Per attribute at one operating point and per rate: each known group's stored rate with its
-Clopper-Pearson interval, the worst-to-best ratio with a subject-bootstrap interval taken
+95 % interval, the worst-to-best ratio with a subject-bootstrap interval taken
 from the stored replicates, and the pairs of groups this data cannot tell apart. Nothing is
 recomputed from scores: every number is read from :class:`~fairbench.results.run.Run`.
 """
@@ -39,7 +39,7 @@ class GroupPoint:
 
     group: str
     rate: float | None        # None when n == 0
-    ci_low: float | None      # Clopper-Pearson, from the table
+    ci_low: float | None      # the table's 95 % interval (person-level for FMR/FNMR)
     ci_high: float | None
     errors: int
     n: int                    # comparisons (or searches) behind the rate
@@ -177,7 +177,7 @@ def _indistinct(frame: RateFrame, usable: list[tuple[int, GroupPoint]]
 
     It is the spread's ratio and interval (ties: the later group is the higher). A pair
     where the lower group had no errors has no ratio: it is told apart only when the two
-    Clopper-Pearson intervals do not overlap (0 of 67 against 15 of 66 is a difference,
+    95 % intervals do not overlap (0 of 67 against 15 of 66 is a difference,
     0 of 13 against 1 of 9 is not).
     """
     out = []

@@ -97,8 +97,8 @@ def attribute_block(af: AttributeFindings, op_index: int,
            if af.reference_group else "")
     return (f"<figure class=\"forest\" id=\"forest-{op_index}-{slug(af.attribute)}\" "
             f"data-attribute=\"{_e(af.attribute)}\" data-op=\"{_e(af.operating_point)}\">"
-            f"{svg}<figcaption>{_e(title)}: each group's rate with its 95% Clopper-Pearson "
-            f"interval (log scale), errors / comparisons beside each row; an open "
+            f"{svg}<figcaption>{_e(title)}: each group's rate with its 95% interval "
+            f"(person-level; log scale), errors / comparisons beside each row; an open "
             f"triangle is the 95% upper bound where no error was seen.{ref}</figcaption>"
             f"</figure><p>Worst to best:</p><ul>{spreads}</ul>"
             + (f"<p>The data cannot tell these groups apart (the subject-bootstrap interval "

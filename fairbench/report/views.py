@@ -21,9 +21,18 @@ from fairbench.report.cells import IMPRECISE, RateCell, pct, ratio_text, value_t
 MATRIX_MAX_GROUPS = 8
 
 NOTE_CELLS = (
-    f"Cells: rate [95% Clopper-Pearson interval] (errors/comparisons); {IMPRECISE} = fewer "
+    f"Cells: rate [95% interval] (errors/comparisons); {IMPRECISE} = fewer "
     "than 30 errors (imprecise). '0 of n (upper 95% bound ..)' is the rule-of-three bound; "
     "'insufficient data' means fewer than 10 comparisons."
+)
+
+
+NOTE_INTERVAL = (
+    "Interval of FMR and FNMR: person-level (a U-statistic variance over the group's people, "
+    "on the logit scale, with Student's t on the effective number of people carrying it; "
+    "the method `fairbench bench coverage` found to hold 95 % when people differ), "
+    "Clopper-Pearson where a group made no error; Clopper-Pearson's is in the CSV as "
+    "_cp_low/_cp_high."
 )
 
 
@@ -77,7 +86,7 @@ def by_group_sections(df: pd.DataFrame) -> list[Section]:
                 *[_ratio(r, p) for p in ("fmr", "fnmr")],
                 *([_p_cell(r)] if tested else []),
             ])
-        notes = [*reference_note(part), NOTE_CELLS]
+        notes = [*reference_note(part), NOTE_CELLS, NOTE_INTERVAL]
         if tested and part["fmr_p"].notna().any():
             r0 = part.iloc[0]
             how = (f"all {int(r0['p_relabellings']):,} relabellings" if r0["p_method"] ==

@@ -35,7 +35,7 @@ def _is_summary(err: str) -> None:
     assert "FMR worst/best: " in err  # FNMR: a ratio, or no error in any group, said once
     assert "FNMR worst/best: " in err or \
         "FNMR: no group with enough data had an error, so there is no ratio" in err
-    assert "Clopper-Pearson" in err
+    assert "rate [95% interval] (errors/comparisons)" in err
 
 
 def test_run_prints_the_summary_on_stderr_and_the_folder_last(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def test_report_renders_in_chromium(built_report: Path, tmp_path: Path):
     assert [int(x) for x in up] == sorted(int(x) for x in up) and order == "descending"
     assert filtered
     # key numbers in the (opened) details
-    for s in ("33.3% [28%, 39%] (104/312)", "0.448% [0.32%, 0.60%] (42/9,384)",
+    for s in ("33.3% [15%, 59%] (104/312)", "0.448% [0.25%, 0.81%] (42/9,384)",
               "0 of 9,384 (upper 95% bound 0.032%)", "74 times the rate for white people",
               "CC BY 4.0", "signed consent", "One session per person",
               "20261128T023836Z-dlib-london-9a59715e", "dlib 20.0.1",

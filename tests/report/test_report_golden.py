@@ -79,7 +79,9 @@ def test_golden_cells_say_what_they_lack():
     # the east_asian/white group: one person, no same-group impostor pair
     assert "insufficient data (n = 0)" in md and "insufficient data (n = 1)" in md
     assert "0 of 9,384 (upper 95% bound 0.032%)" in md  # white at FMR 1 in 1,000
-    assert "33.3% [28%, 39%] (104/312)" in md  # black at FMR 1 in 100
+    assert "33.3% [15%, 59%] (104/312)" in md  # black at FMR 1 in 100 (person-level)
+    # Clopper-Pearson's [28%, 39%] stays in the cross-group table, pair of groups by pair
+    assert "33.3% [28%, 39%] (104/312)" in rendered()["fmr_cross_group.md"]
     for line in md.splitlines():
         cells = [c.strip() for c in line.split("|")]
         assert "0" not in cells and "0.0" not in cells and "0%" not in cells, line
@@ -96,5 +98,7 @@ def test_report_recomputes_the_stored_numbers():
     assert len(again) == len(by)
     for col in ("fmr_errors", "n_nonmated", "fnmr_errors", "n_mated", "n_subjects",
                 "fta_errors", "fmr", "fmr_ci_low", "fmr_ci_high", "threshold_native"):
-        np.testing.assert_allclose(again[col].astype(float), by[col].astype(float),
+        # the 1.0 run's interval was Clopper-Pearson's, kept now as _cp_ beside the default
+        now = col.replace("_ci_", "_cp_")
+        np.testing.assert_allclose(again[now].astype(float), by[col].astype(float),
                                    rtol=1e-12, equal_nan=True, err_msg=col)
