@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,10 +137,17 @@ def all_relabellings(labels: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Relabellings:
-    """The labellings one breakdown is tested with, the same at every threshold."""
+    """The labellings one breakdown is tested with, the same at every threshold.
 
-    labels: np.ndarray  # (K, people)
-    exact: bool  # every distinct relabelling (the data's own among them)
+    Exact: every distinct relabelling, held in ``exact_rows``. Random: ``count``
+    relabellings drawn again, identically, from ``seed`` whenever they are asked for, so a
+    run with many people never holds all of them at once."""
+
+    labels: np.ndarray  # (people,) the data's own labelling
+    exact: bool
+    count: int
+    seed: int = 0
+    exact_rows: np.ndarray | None = None
 
     @property
     def method(self) -> str:
@@ -148,7 +156,26 @@ class Relabellings:
     @property
     def counted(self) -> int:
         """Relabellings a p-value is a share of, the data's own included."""
-        return len(self.labels) + (0 if self.exact else 1)
+        return self.count + (0 if self.exact else 1)
+
+    def chunks(self, size: int) -> Iterator[np.ndarray]:
+        """The relabellings, ``size`` rows (people) at a time, always in the same order."""
+        if self.exact_rows is not None:
+            for k in range(0, len(self.exact_rows), size):
+                yield self.exact_rows[k:k + size]
+            return
+        rng = np.random.default_rng(self.seed)
+        known = np.flatnonzero(self.labels >= 0)
+        for k in range(0, self.count, size):
+            out = np.repeat(self.labels[None, :], min(size, self.count - k), axis=0)
+            for row in out:
+                row[known] = self.labels[rng.permutation(known)]
+            yield out
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Every relabelling at once (small data and tests)."""
+        return np.concatenate(list(self.chunks(max(self.count, 1))))
 
 
 def relabellings(labels: np.ndarray, permutations: int, rng: np.random.Generator
@@ -156,12 +183,9 @@ def relabellings(labels: np.ndarray, permutations: int, rng: np.random.Generator
     """All distinct relabellings when there are at most ``permutations + 1``, else
     ``permutations`` random ones (labels shuffled among the people with a known label)."""
     if distinct_relabellings(labels) <= permutations + 1:
-        return Relabellings(all_relabellings(labels), True)
-    known = np.flatnonzero(labels >= 0)
-    out = np.repeat(labels[None, :], permutations, axis=0)
-    for row in out:
-        row[known] = labels[rng.permutation(known)]
-    return Relabellings(out, False)
+        rows = all_relabellings(labels)
+        return Relabellings(labels, True, len(rows), exact_rows=rows)
+    return Relabellings(labels, False, permutations, int(rng.integers(2**63)))
 
 
 @dataclass(frozen=True)
@@ -200,8 +224,8 @@ def permutation_test(labels: np.ndarray, pe: PairErrors, G: int, ref: int | None
     obs = (statistics(fm, ref, usable_fmr), statistics(fnm, ref, usable_fnmr))
     chunk = chunk_for(pe, chunk)
     stats: list[list[np.ndarray]] = [[], []]
-    for k in range(0, len(rel.labels), chunk):
-        r_fm, r_fnm = rates(rel.labels[k:k + chunk], pe, G)
+    for lab in rel.chunks(chunk):
+        r_fm, r_fnm = rates(lab, pe, G)
         stats[0].append(statistics(r_fm, ref, usable_fmr))
         stats[1].append(statistics(r_fnm, ref, usable_fnmr))
     p = [_p(o, np.concatenate(t), rel) for o, t in zip(obs, stats)]

@@ -149,8 +149,8 @@ def scan(sg: Subgroups, pe: PairErrors, overall: dict[str, tuple[int, int]],
     K = sg.members.shape[0]
     chunk = max(1, min(chunk_for(pe, chunk), 4_000_000 // max(K * K, 1)))
     maxima: dict[str, list[np.ndarray]] = {"fmr": [], "fnmr": []}
-    for k in range(0, len(rel.labels), chunk):
-        c = subgroup_counts(rel.labels[k:k + chunk], sg, pe)
+    for lab in rel.chunks(chunk):
+        c = subgroup_counts(lab, sg, pe)
         for name, (ke, ne) in (("fmr", (c[0], c[1])), ("fnmr", (c[2], c[3]))):
             e, n = overall[name]
             s = llr(ke, ne, e / n if n else 0.0)
