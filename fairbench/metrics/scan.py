@@ -180,10 +180,11 @@ def scan_table(plan: Plan, counts: VerificationCounts, points: Sequence[Operatin
     intersection of up to ``depth`` of the attributes that have one label per person
     (others, such as a pair's mean age band, cannot be dealt out to people and are left
     out, as the table's ``attributes_searched`` says)."""
+    from fairbench.metrics.differences import pair_errors, person_labels
     from fairbench.metrics.groups import make_view
     from fairbench.metrics.intervals import clopper_pearson
     from fairbench.metrics.permutation import relabellings
-    from fairbench.metrics.verification import pair_errors, person_labels, point_columns
+    from fairbench.metrics.verification import point_columns
 
     usable = [p for p in points if p.supported and p.similarity is not None]
     views = [make_view(plan, (a,)) for a in attributes]

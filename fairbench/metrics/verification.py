@@ -40,16 +40,9 @@ from fairbench.metrics.bootstrap import (
     view_rng,
 )
 from fairbench.metrics.cross import cross_group
+from fairbench.metrics.differences import adjust_p_values, view_tests, with_p_values
 from fairbench.metrics.groups import ALL, View, make_views
 from fairbench.metrics.intervals import rate
-from fairbench.metrics.permutation import (
-    PairErrors,
-    PermutationResult,
-    benjamini_hochberg,
-    holm,
-    permutation_test,
-    relabellings,
-)
 from fairbench.metrics.person_rates import fmr_interval, fnmr_interval
 from fairbench.metrics.rates import rate_columns, replicate_key
 from fairbench.metrics.reference import Reference, choose_reference, ratio_to
@@ -170,74 +163,6 @@ def _replicates(vc: ViewCounts, view: View, plan: Plan, counts: VerificationCoun
         s.replicates, view_rng(s.seed, view.name), den_pairs=vc.den_pairs)
 
 
-def person_labels(view: View, plan: Plan) -> np.ndarray | None:
-    """Each person's group for a permutation test (-1: unknown, kept out of relabelling),
-    or None when the breakdown is not one label per person (a pair's mean age, labels that
-    differ between one person's images): such groups cannot be dealt out to people."""
-    if any(a in plan.banded for a in view.attributes):
-        return None
-    sg = view.subject_group(plan)
-    if not np.array_equal(sg[plan.subject], view.image_group):
-        return None
-    return np.where(view.known()[sg], sg, -1)
-
-
-def _permutations(view: View, vc: ViewCounts, plan: Plan, counts: VerificationCounts,
-                  points: Sequence[OperatingPoint], ref: Reference, s: Settings
-                  ) -> list[PermutationResult | None]:
-    """Each operating point's subject-level permutation test of this breakdown."""
-    labels = person_labels(view, plan) if view.name != ALL and s.permutations else None
-    if labels is None or not points:
-        return [None] * len(points)
-    rel = relabellings(labels, s.permutations, view_rng(s.seed, f"permutation:{view.name}"))
-    known = view.known()
-    return [permutation_test(labels, pair_errors(plan, counts, op.similarity, vc.in_group),
-                             view.n_groups, ref.code, known & (vc.n_nonmated > 0),
-                             known & (vc.n_mated > 0), rel) for op in points]
-
-
-def pair_errors(plan: Plan, counts: VerificationCounts, similarity: float,
-                mated: np.ndarray | None = None) -> PairErrors:
-    """What a relabelled rate is counted from at one threshold, by person: the impostor
-    comparisons at or above it, every person's images (or the listed comparisons per
-    pair of people), and each person's mated comparisons (those ``mated`` selects) and
-    false non-matches."""
-    nsub = plan.n_subjects
-    m = np.ones(plan.n_mated, dtype=bool) if mated is None else mated
-    msub = plan.subject[plan.mated_i[m]]
-    hit = counts.kept_s >= similarity
-    L = counts.listed
-    return PairErrors(plan.subject[counts.kept_i[hit]], plan.subject[counts.kept_j[hit]],
-                      np.bincount(plan.subject, minlength=nsub),
-                      np.bincount(msub, minlength=nsub),
-                      np.bincount(msub[counts.mated_s[m] < similarity], minlength=nsub),
-                      *((L.pair_a, L.pair_b, L.pair_count) if L is not None else ()))
-
-
-def _with_p_values(df: pd.DataFrame, res: PermutationResult | None) -> None:
-    for name in ("fmr", "fnmr"):
-        df[f"{name}_p"] = np.nan if res is None else getattr(res, f"{name}_p")
-    df["p_relabellings"] = 0 if res is None else res.relabellings
-    df["p_method"] = "" if res is None else res.method
-
-
-def adjust_p_values(by: pd.DataFrame) -> None:
-    """Holm and Benjamini-Hochberg adjusted p-values, one family per operating point:
-    every group-versus-reference test of every breakdown, both rates."""
-    for name in ("fmr", "fnmr"):
-        by[f"{name}_p_holm"] = np.nan
-        by[f"{name}_p_bh"] = np.nan
-    if "fmr_p" not in by or by.empty:
-        return
-    for _, idx in by.groupby("operating_point", sort=False).groups.items():
-        p = np.concatenate([by.loc[idx, "fmr_p"].to_numpy(float),
-                            by.loc[idx, "fnmr_p"].to_numpy(float)])
-        for method, fn in (("holm", holm), ("bh", benjamini_hochberg)):
-            adj = fn(p)
-            by.loc[idx, f"fmr_p_{method}"] = adj[:len(idx)]
-            by.loc[idx, f"fnmr_p_{method}"] = adj[len(idx):]
-
-
 def _reference(view: View, vc: ViewCounts, counts: VerificationCounts,
                points: Sequence[OperatingPoint], s: Settings) -> Reference:
     if view.name == ALL:
@@ -335,13 +260,14 @@ def verification_tables(
         ref = _reference(view, vc, counts, usable, s)
         src = " | ".join(sources.get(a, "unspecified") for a in view.attributes)
         known = view.known()
-        tests = _permutations(view, vc, plan, counts, usable, ref, s)
+        tests = view_tests(view, plan, counts, usable, ref.code, vc.n_nonmated, vc.n_mated,
+                           vc.in_group, s)
         for op, (r_fm, r_fnm), test in zip(usable, _replicates(vc, view, plan, counts, usable,
                                                               s), tests):
             df, fmr, fnmr = _rows(view, vc, plan, counts, op, ref, s, src)
             _with_intervals(df, r_fm, "fmr", ref, s)
             _with_intervals(df, r_fnm, "fnmr", ref, s)
-            _with_p_values(df, test)
+            with_p_values(df, test)
             rows.append(df)
             for name, reps in (("fmr", r_fm), ("fnmr", r_fnm)):
                 if reps is not None:
