@@ -109,7 +109,7 @@ def attribute_block(af: AttributeFindings, op_index: int,
 
 def _scan(run: Run, at: str) -> str:
     """The worst subgroup found by the scan over intersections, at one operating point."""
-    from fairbench.report.views import scan_sentence
+    from fairbench.report.views_stats import scan_sentence
 
     w = run.tables.get("worst_subgroup")
     if w is None or not len(w):

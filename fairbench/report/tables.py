@@ -22,11 +22,10 @@ from fairbench.report.views import (
     fta_sections,
     generic_sections,
     identification_sections,
-    per_group_threshold_sections,
     summary_sections,
     sweep_sections,
-    worst_subgroup_sections,
 )
+from fairbench.report.views_stats import per_group_threshold_sections, worst_subgroup_sections
 from fairbench.results.folder import atomic_text
 
 #: The LaTeX wrapper that inputs every table fragment (compiles with pdflatex).
