@@ -12,16 +12,17 @@ from fairbench.cli.app import bench_app, command
 
 @command(bench_app, "allpairs")
 def bench_allpairs_cli(
-    n: Annotated[int, typer.Option("--n", help="Templates (simulated, 2 per person).")] = 20_000,
-    dim: Annotated[int, typer.Option("--dim", help="Embedding size.")] = 512,
-    groups: Annotated[int, typer.Option("--groups", help="Demographic groups.")] = 12,
-    naive_n: Annotated[int, typer.Option(help="Size for the materialise-everything peer.")
+    n: Annotated[int, typer.Option("--n", min=4, help="Templates (simulated, 2 per person).")
+                 ] = 20_000,
+    dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding size.")] = 512,
+    groups: Annotated[int, typer.Option("--groups", min=1, help="Demographic groups.")] = 12,
+    naive_n: Annotated[int, typer.Option(min=4, help="Size for the materialise-everything peer.")
                        ] = 10_000,
-    replicates: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    replicates: Annotated[int, typer.Option(min=0, help="Bootstrap replicates.")] = 1000,
     target_fmr: Annotated[list[float] | None, typer.Option(
         "--target-fmr", help="Operating points (default 1e-3 and 1e-4).")] = None,
-    block: Annotated[int, typer.Option(help="Tile size.")] = 1024,
-    threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")
+    block: Annotated[int, typer.Option(min=16, help="Tile size.")] = 1024,
+    threads: Annotated[int | None, typer.Option(min=1, help="Worker threads (default: cores).")
                        ] = None,
     float16: Annotated[bool, typer.Option(help="Also compare float16 storage.")] = True,
 ) -> None:
@@ -37,13 +38,13 @@ def bench_allpairs_cli(
 
 @command(bench_app, "search")
 def bench_search_cli(
-    gallery: Annotated[int, typer.Option(help="Gallery templates (simulated).")] = 1_000_000,
-    probes: Annotated[int, typer.Option(help="Probe templates.")] = 1000,
-    dim: Annotated[int, typer.Option(help="Embedding size.")] = 512,
-    k: Annotated[int, typer.Option("--k", help="Candidates kept per probe.")] = 20,
-    threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")
+    gallery: Annotated[int, typer.Option(min=1, help="Gallery templates (simulated).")] = 1_000_000,
+    probes: Annotated[int, typer.Option(min=1, help="Probe templates.")] = 1000,
+    dim: Annotated[int, typer.Option(min=1, help="Embedding size.")] = 512,
+    k: Annotated[int, typer.Option("--k", min=1, help="Candidates kept per probe.")] = 20,
+    threads: Annotated[int | None, typer.Option(min=1, help="Worker threads (default: cores).")
                        ] = None,
-    repeats: Annotated[int, typer.Option(help="Alternating timed runs; best kept.")] = 3,
+    repeats: Annotated[int, typer.Option(min=1, help="Alternating timed runs; best kept.")] = 3,
 ) -> None:
     """Streaming 1:N top-k kernel vs the matrix-product limit (and faiss); prints JSON."""
     import json
@@ -56,11 +57,11 @@ def bench_search_cli(
 
 @command(bench_app, "scores")
 def bench_scores_cli(
-    rows: Annotated[int, typer.Option(help="Comparisons in the simulated bob4 file.")
+    rows: Annotated[int, typer.Option(min=1, help="Comparisons in the simulated bob4 file.")
                     ] = 10_000_000,
-    subjects: Annotated[int, typer.Option(help="People (each one model; rows / subjects^2 "
+    subjects: Annotated[int, typer.Option(min=2, help="People (each one model; rows / subjects^2 "
                                                 "probe samples each).")] = 2000,
-    replicates: Annotated[int, typer.Option(help="Bootstrap replicates of the tables.")
+    replicates: Annotated[int, typer.Option(min=0, help="Bootstrap replicates of the tables.")
                           ] = 200,
     folder: Annotated[str | None, typer.Option(help="Keep (and reuse) the file here.")
                       ] = None,
@@ -77,11 +78,11 @@ def bench_scores_cli(
 
 @command(bench_app, "coverage")
 def bench_coverage_cli(
-    replicates: Annotated[int, typer.Option(help="Simulated datasets per heterogeneity "
+    replicates: Annotated[int, typer.Option(min=2, help="Simulated datasets per heterogeneity "
                                                  "level.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the simulation and the bootstraps.")
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the simulation and the bootstraps.")
                     ] = 0,
-    boot: Annotated[int, typer.Option(help="Bootstrap replicates inside each dataset.")
+    boot: Annotated[int, typer.Option(min=0, help="Bootstrap replicates inside each dataset.")
                     ] = 200,
     quick: Annotated[bool, typer.Option("--quick", help="50 datasets per level and 100 "
                                         "bootstrap replicates: a smoke run (seconds).")

@@ -11,7 +11,9 @@ import pytest
 USAGE_ERRORS = [[], ["run"], ["no-such-command"], ["run", "--bogus", "x.yaml"],
                 ["datasets"], ["datasets", "validate"], ["report"], ["check-claims", "x"],
                 ["compare", "a"], ["bench", "allpairs", "--n", "many"], ["matchers"],
-                ["run", "a.yaml", "b.yaml"]]
+                ["run", "a.yaml", "b.yaml"], ["bench", "coverage", "--replicates", "-3"],
+                ["bench", "search", "--k", "0"], ["bench", "scores", "--subjects", "1"],
+                ["summarize"], ["datasets", "describe"], ["report", "x", "--pdf", "--bogus"]]
 
 
 def fairbench(*args: str) -> subprocess.CompletedProcess:
