@@ -84,7 +84,7 @@ def forest_figure(panels: Sequence[Panel], title: str, prefix: str = "fp") -> Fi
     """A figure with one log-scale panel per rate and one row per group."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     groups = list(dict.fromkeys(p.group for panel in panels for p in panel.points))
     rows = len(groups)
@@ -118,6 +118,7 @@ def forest_figure(panels: Sequence[Panel], title: str, prefix: str = "fp") -> Fi
                         fontsize=6.5, color="#333333")
         ax.set_xscale("log")
         ax.set_xlim(*_limits(panel))
+        ax.xaxis.set_major_locator(LogLocator(base=10, numticks=5))  # no crowded decades
         ax.xaxis.set_major_formatter(FuncFormatter(_percent))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{panel.name} ({panel.over})", fontsize=8)

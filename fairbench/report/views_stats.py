@@ -54,6 +54,9 @@ def scan_sentence(r: dict[str, Any]) -> str:
     1.00% over all comparisons; p = 0.001 after searching 24 subgroups'."""
     name = "FMR" if r["rate"] == "fmr" else "FNMR"
     if not r.get("subgroup"):
+        if not int(r["overall_errors"]):
+            return (f"{name}: no error at all (0 of {int(r['overall_n']):,}), so no subgroup "
+                    "can be worse than the rest")
         return (f"{name}: no subgroup of at least {int(r['min_subjects'])} people has a "
                 f"rate above the overall {pct(float(r['overall_rate']))}")
     searched = int(r["candidates"])
