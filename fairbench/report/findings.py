@@ -135,19 +135,26 @@ def _points(frame: RateFrame) -> list[tuple[int, GroupPoint]]:
 
 def _ratio_interval(frame: RateFrame, num: int, den: int
                     ) -> tuple[float | None, float | None, str]:
-    """Bootstrap percentile interval of replicate rate ``num`` over rate ``den`` (columns),
-    over the replicates where the denominator is above 0; a note says why there is none."""
+    """Bootstrap percentile interval of the ratio of replicate rates ``num`` / ``den``
+    (columns; ``num`` the higher group).
+
+    It is read through the inverse ratio den / num, whose denominator (the higher rate) is
+    almost never 0, and turned back (a percentile interval follows a monotone transform):
+    the replicates where the lower group made no error count, as an unbounded ratio, rather
+    than being dropped (dropping them, the most extreme, once called a clear difference
+    'indistinct'). A note says why there is none."""
     reps = frame.replicates
     if reps is None or not len(reps):
         return None, None, "no bootstrap replicates in this run, so no interval"
     a, b = reps[:, num].astype(np.float64), reps[:, den].astype(np.float64)
-    ok = np.isfinite(a) & np.isfinite(b) & (b > 0)
+    ok = np.isfinite(a) & np.isfinite(b) & (a > 0)
     if ok.sum() < max(2, MIN_VALID_SHARE * len(reps)):
-        group = frame.by_group.index[den]
+        group = frame.by_group.index[num]
         return None, None, (f"no interval: {group}'s rate is 0 in {int((~ok).sum()):,} of "
                             f"{len(reps):,} bootstrap replicates")
-    lo, hi = percentile_interval(a[ok] / b[ok], frame.confidence)
-    return float(lo), float(hi), ""
+    lo, hi = percentile_interval(b[ok] / a[ok], frame.confidence)
+    with np.errstate(divide="ignore"):
+        return float(1 / hi) if hi > 0 else math.inf, float(1 / lo) if lo > 0 else math.inf, ""
 
 
 def _rate(p: GroupPoint) -> float:

@@ -87,11 +87,14 @@ def _reps(run: Run, rf: RateFindings, attribute: str, at: str) -> tuple[np.ndarr
 
 
 def _interval(num: np.ndarray, den: np.ndarray) -> tuple[float, float] | None:
-    ok = den > 0
-    if ok.sum() < max(2, MIN_VALID_SHARE * len(den)):
+    """The percentile interval of num/den, read through den/num (whose denominator, the
+    higher rate, is almost never 0), so replicates where den is 0 count as unbounded."""
+    ok = num > 0
+    if ok.sum() < max(2, MIN_VALID_SHARE * len(num)):
         return None
-    r = num[ok] / den[ok]
-    return float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5))
+    r = den[ok] / num[ok]
+    lo, hi = float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5))
+    return (1 / hi if hi > 0 else np.inf), (1 / lo if lo > 0 else np.inf)
 
 
 def _check_spread(run: Run, at: str) -> set[str]:
@@ -190,10 +193,13 @@ def test_a_best_group_without_errors_has_no_ratio() -> None:
 
 def test_too_few_usable_replicates_or_none_give_no_interval() -> None:
     reps = np.tile([0.1, 0.05], (40, 1))
-    reps[:25, 1] = 0.0  # the best group's rate is 0 in most replicates
+    reps[:25, 1] = 0.0  # the best group's rate is 0 in most replicates: unbounded ratios
+    s = rate_findings(_frame([10, 5], 100, reps), "FMR", "x").spread
+    assert s is not None and s.ratio == 2.0 and (s.ci_low, s.ci_high) == (2.0, np.inf)
+    reps[:25, 0] = 0.0  # the worst group's too: then there is no interval
     s = rate_findings(_frame([10, 5], 100, reps), "FMR", "x").spread
     assert s is not None and s.ratio == 2.0 and s.ci_low is None
-    assert s.note == "no interval: g1's rate is 0 in 25 of 40 bootstrap replicates"
+    assert s.note == "no interval: g0's rate is 0 in 25 of 40 bootstrap replicates"
     s = rate_findings(_frame([10, 5], 100, None), "FMR", "x").spread
     assert s is not None and s.ratio == 2.0 and (s.ci_low, s.ci_high) == (None, None)
     assert s.note == "no bootstrap replicates in this run, so no interval"
