@@ -81,16 +81,26 @@ def with_p_values(df: pd.DataFrame, res: PermutationResult | None) -> None:
 
 def adjust_p_values(by: pd.DataFrame) -> None:
     """Holm and Benjamini-Hochberg adjusted p-values, one family per operating point:
-    every group-versus-reference test of every breakdown, both rates."""
+    every group-versus-reference test of every breakdown, both rates, except the tests
+    that cannot reject (a rate with no error in any group of the breakdown: every
+    relabelling gives the same zero difference, p = 1), which would only inflate the
+    others' adjustment (Tarone 1990); ``p_family`` is the family's size."""
     for name in ("fmr", "fnmr"):
         by[f"{name}_p_holm"] = np.nan
         by[f"{name}_p_bh"] = np.nan
+    by["p_family"] = 0
     if "fmr_p" not in by or by.empty:
         return
     for _, idx in by.groupby("operating_point", sort=False).groups.items():
-        p = np.concatenate([by.loc[idx, "fmr_p"].to_numpy(float),
-                            by.loc[idx, "fnmr_p"].to_numpy(float)])
+        part = by.loc[idx]
+        p, live = [], []
+        for name in ("fmr", "fnmr"):
+            errors = part.groupby("attribute")[f"{name}_errors"].transform("sum")
+            p.append(part[f"{name}_p"].to_numpy(float))
+            live.append(errors.to_numpy() > 0)
+        pp, alive = np.concatenate(p), np.concatenate(live)
         for method, fn in (("holm", holm), ("bh", benjamini_hochberg)):
-            adj = fn(p)
+            adj = np.where(alive, fn(np.where(alive, pp, np.nan)), pp)
             by.loc[idx, f"fmr_p_{method}"] = adj[:len(idx)]
             by.loc[idx, f"fnmr_p_{method}"] = adj[len(idx):]
+        by.loc[idx, "p_family"] = int((alive & np.isfinite(pp)).sum())

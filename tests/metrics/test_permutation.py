@@ -222,3 +222,25 @@ def test_a_run_carries_exact_p_values_and_their_adjustments(tmp_path):
     summ = run.tables["verification_summary"]
     span = summ[(summ.attribute == "grp") & (summ.measure == "fmr_max_difference")]
     assert 0 < float(span.p_value.iloc[0]) <= 1
+
+
+def test_tests_that_cannot_reject_stay_out_of_the_family():
+    """A rate with no error anywhere in a breakdown has p = 1 under every relabelling:
+    it is left out of the Holm and BH family (it would only inflate the others)."""
+    import pandas as pd
+
+    from fairbench.metrics.differences import adjust_p_values
+
+    by = pd.DataFrame({"operating_point": "fmr=0.01", "attribute": ["eth"] * 3 + ["sex"] * 2,
+                       "group": ["a", "b", "c", "f", "m"],
+                       "fmr_p": [np.nan, 0.01, 0.04, np.nan, 0.3],
+                       "fmr_errors": [5, 9, 7, 3, 4],
+                       "fnmr_p": [np.nan, 1.0, 1.0, np.nan, 1.0],
+                       "fnmr_errors": [0, 0, 0, 2, 0]})
+    adjust_p_values(by)
+    # the family: the three FMR tests and sex's FNMR test (sex has an FNMR error)
+    assert (by.p_family == 4).all()
+    # Holm over [0.01, 0.04, 0.3, 1.0]: 4 x 0.01, 3 x 0.04, 2 x 0.3 (running maximum)
+    np.testing.assert_allclose(by.fmr_p_holm, [np.nan, 0.04, 0.12, np.nan, 0.6],
+                               equal_nan=True)
+    assert by.fnmr_p_holm.tolist()[1:3] == [1.0, 1.0]  # eth's FNMR: out, kept at 1
