@@ -235,6 +235,10 @@ def _with_intervals(df: pd.DataFrame, reps: np.ndarray | None, name: str, ref: R
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(den > 0, reps / np.where(den > 0, den, 1), np.nan)
         rlo, rhi = percentile_interval(ratio, s.confidence)
+        # a group without an error has ratio 0 in every replicate: [0, 0] would claim a
+        # precision its zero errors do not have (its upper bound is what can be said)
+        none = (df[f"{name}_errors"].to_numpy() == 0) & (np.arange(G) != ref.code)
+        rlo, rhi = np.where(none, np.nan, rlo), np.where(none, np.nan, rhi)
     df[f"{name}_ratio_ci_low"], df[f"{name}_ratio_ci_high"] = rlo, rhi
 
 

@@ -126,5 +126,7 @@ def attribute_sections(part: pd.DataFrame, rec: dict[str, Any] | None = None) ->
         out.append(Section(f"{'All comparisons' if attr == 'all' else attr}, {op}", cols, body,
                            key=f"compare-{attr}-{op}", attribute=attr))
     if out:  # said once, under the breakdown's last table
-        out[-1].notes = ([f"Labels: {src}."] if src else []) + [CHANGE_NOTE, NOTE_CELLS]
+        out[-1].notes = ([f"Labels: {src}."] if src else []) + [
+            CHANGE_NOTE, NOTE_CELLS, "The A and B cells' intervals are Clopper-Pearson's "
+            "(the runs' own tables give each group's person-level interval)."]
     return out

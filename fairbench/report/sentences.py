@@ -145,14 +145,18 @@ def test_clause(row: Mapping[str, Any], rate: str) -> str:
         return ""
     n = int(_num(row.get("p_relabellings")) or 0)
     adj = "" if math.isnan(holm) else f"; Holm-adjusted {holm:.2g}"
-    exact = row.get("p_method") == "exact"
-    if not exact and n and p <= 1 / n + 1e-12:
-        return (f"; a difference this large arose in none of {n - 1:,} random relabellings "
-                f"of the groups among the people, fewer than 1 in {n:,} (permutation p = "
+    if row.get("p_method") == "exact":  # p = k / n, the data's own labelling among them
+        k = round(p * n)
+        return (f"; a difference at least this large arose in {k:,} of all {n:,} "
+                f"relabellings of the groups among the people (exact permutation p = "
                 f"{p:.2g}{adj})")
-    among = f"all {n:,} relabellings" if exact else f"{n - 1:,} random relabellings"
-    return (f"; a difference at least this large arose in {100 * p:.2g}% of {among} of the "
-            f"groups among the people (permutation p = {p:.2g}{adj})")
+    k = round(p * n) - 1  # p = (1 + k) / (1 + draws), n = 1 + draws
+    if k == 0:
+        return (f"; a difference this large arose in none of {n - 1:,} random relabellings "
+                f"of the groups among the people (permutation p = {p:.2g}, the smallest "
+                f"{n - 1:,} relabellings can give{adj})")
+    return (f"; a difference at least this large arose in {k:,} of {n - 1:,} random "
+            f"relabellings of the groups among the people (permutation p = {p:.2g}{adj})")
 
 
 def fmr_sentence(row: Mapping[str, Any], ctx: Context, describe: str = "",

@@ -60,6 +60,8 @@ def _group(g: Any) -> str:
 def _ratio(r: dict[str, Any], p: str) -> str:
     if r.get("reference_group") and r["group"] == r["reference_group"] and r.get(f"{p}_ratio"):
         return "1 (reference)"
+    if r.get(f"{p}_errors") == 0 and r.get(f"{p}_ratio") == 0:
+        return "no error in this group: no ratio interval (see its upper bound)"
     return ratio_text(r.get(f"{p}_ratio"), r.get(f"{p}_ratio_ci_low"),
                       r.get(f"{p}_ratio_ci_high"), r.get(f"{p}_ratio_note"))
 

@@ -71,8 +71,9 @@ def scan_sentence(r: dict[str, Any]) -> str:
 
 def worst_subgroup_sections(df: pd.DataFrame) -> list[Section]:
     """The scan's worst subgroup per operating point and rate."""
-    cols = ["operating point", "rate", "worst subgroup", "people", "its rate",
-            "overall rate", "score (log-likelihood ratio)", "p after the search"]
+    cols = ["operating point", "rate", "worst subgroup", "people",
+            "its rate [Clopper-Pearson 95%]", "overall rate [Clopper-Pearson 95%]",
+            "score (log-likelihood ratio)", "p after the search"]
     rows = [[describe_row(r), str(r["rate"]).upper(), _group(r.get("subgroup") or "none"),
              f"{int(r['n_subjects']):,}",
              "" if not r.get("subgroup") else RateCell(
