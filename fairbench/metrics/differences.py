@@ -25,12 +25,19 @@ from fairbench.metrics.permutation import (
 )
 
 
+def _one_per_person(values: np.ndarray, subject: np.ndarray) -> bool:
+    """Every person's images carry the same value (missing ones included)."""
+    v = pd.Series(np.asarray(values, dtype=np.float64))
+    return bool((v.groupby(subject).nunique(dropna=False) <= 1).all())
+
+
 def person_labels(view: View, plan: Plan) -> np.ndarray | None:
     """Each person's group for a permutation test (-1: unknown, kept out of relabelling),
     or None when the breakdown is not one label per person (a pair's mean age, labels that
     differ between one person's images): such groups cannot be dealt out to people."""
-    if any(a in plan.banded for a in view.attributes):
-        return None
+    for a in view.attributes:  # a pair's mean age is a person's age when theirs is one
+        if a in plan.banded and not _one_per_person(plan.banded[a].values, plan.subject):
+            return None
     sg = view.subject_group(plan)
     if not np.array_equal(sg[plan.subject], view.image_group):
         return None

@@ -102,7 +102,8 @@ def attribute_block(af: AttributeFindings, op_index: int,
             f"triangle is the 95% upper bound where no error was seen.{ref}</figcaption>"
             f"</figure><p>Worst to best:</p><ul>{spreads}</ul>"
             + (f"<p>The data cannot tell these groups apart (the subject-bootstrap interval "
-               f"of their ratio includes 1):</p><ul class=\"indistinct\">{cannot}</ul>"
+               f"of their ratio includes 1, or has none; where one group made no error, "
+               f"their 95% intervals overlap):</p><ul class=\"indistinct\">{cannot}</ul>"
                if cannot else "")
             + (html_tables(extra) if extra else ""))
 

@@ -129,7 +129,8 @@ def summary_table(run: Run, at: str | None = None) -> RenderableType:
         lines = pair_lines(af)
         if lines:
             parts.append(Text(f"  Not told apart by this data (the ratio's {pct} bootstrap "
-                              "interval includes 1, or there is no ratio):"))
+                              "interval includes 1 or there is none; where one group made no "
+                              "error, their intervals overlap):"))
             parts += [Text(f"    {ln}") for ln in lines]
         elif any(rf.spread for rf in af.rates):
             parts.append(Text("  No pair of groups with enough data has a ratio whose "

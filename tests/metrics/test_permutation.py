@@ -244,3 +244,36 @@ def test_tests_that_cannot_reject_stay_out_of_the_family():
     np.testing.assert_allclose(by.fmr_p_holm, [np.nan, 0.04, 0.12, np.nan, 0.6],
                                equal_nan=True)
     assert by.fnmr_p_holm.tolist()[1:3] == [1.0, 1.0]  # eth's FNMR: out, kept at 1
+
+
+@pytest.mark.parametrize("varies", [False, True])
+def test_age_bands_are_tested_when_ages_are_one_per_person(tmp_path, varies):
+    """Age bands are read by a pair's mean age; where every person has one age that is
+    their own band, so the bands can be dealt out to people and tested; where a person's
+    images carry different ages they cannot."""
+    import pandas as pd
+
+    import fairbench
+
+    rng = np.random.default_rng(3)
+    people, per = 12, 2
+    ids = [f"p{p}_{k}" for p in range(people) for k in range(per)]
+    age = [20 + 30 * (p % 2) + (k if varies and p == 0 else 0) for p in range(people)
+           for k in range(per)]
+    pd.DataFrame({"image_id": ids, "subject_id": [i.split("_")[0] for i in ids],
+                  "age": age, "path": [f"{i}.jpg" for i in ids]}
+                 ).to_csv(tmp_path / "m.csv", index=False)
+    u = rng.normal(size=(people, 8))
+    emb = np.concatenate([u[p] + rng.normal(size=(per, 8)) for p in range(people)])
+    np.savez(tmp_path / "e.npz", image_ids=np.array(ids), embeddings=emb.astype(np.float32))
+    run = fairbench.run({"dataset": {"manifest": str(tmp_path / "m.csv"),
+                                     "attributes": ["age_band"], "age_bands": [0, 40]},
+                         "matcher": {"name": "precomputed",
+                                     "params": {"path": str(tmp_path / "e.npz")}},
+                         "verification": {"target_fmr": [0.2], "bootstrap": {"replicates": 0},
+                                          "permutations": 99}},
+                        tmp_path / "out", progress=False)
+    rows = run.tables["verification_by_group"]
+    rows = rows[rows.attribute == "age_band"]
+    method = {m if isinstance(m, str) else "" for m in rows.p_method}
+    assert method == ({""} if varies else {"monte carlo"})
