@@ -43,8 +43,9 @@ def coverage(plan: Plan, attributes: Sequence[str], intersections: bool = True
                 "n_mated_pairs": m, "n_nonmated_pairs": n,
                 "min_resolvable_fmr": min(1.0, 3 / n) if n else np.nan,
                 "min_resolvable_fnmr": min(1.0, 3 / m) if m else np.nan,
-                "fmr_for_30_errors": min(1.0, PRECISE_ERRORS / n) if n else np.nan,
-                "fnmr_for_30_errors": min(1.0, PRECISE_ERRORS / m) if m else np.nan,
+                # under 30 comparisons, 30 errors cannot happen: no such rate
+                "fmr_for_30_errors": PRECISE_ERRORS / n if n >= PRECISE_ERRORS else np.nan,
+                "fnmr_for_30_errors": PRECISE_ERRORS / m if m >= PRECISE_ERRORS else np.nan,
                 "insufficient": n < MIN_N or m < MIN_N,
             })
     return pd.DataFrame(rows)

@@ -108,7 +108,8 @@ def render_description(desc: dict[str, Any]) -> str:
             for r in lines]
     out += ["", "min FMR / FNMR: the 95% upper bound with no error (3/n, the rule of three): "
             "no smaller rate can be shown. 'w/ 30 err': the rate at which 30 errors are "
-            "expected; below it a measured rate is flagged imprecise. 'insufficient data': "
+            "expected (n/a under 30 comparisons); below it a measured rate is flagged imprecise. "
+            "'insufficient data': "
             "fewer than 10 comparisons of a kind."]
     if desc.get("consent_warning"):
         out.insert(1, f"WARNING: this dataset was {desc['consent_warning']}.")

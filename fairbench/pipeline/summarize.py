@@ -101,7 +101,8 @@ class Measure:
         if math.isnan(self.value):
             return f"not computable: {self.note}"
         if self.key.endswith("max_difference"):
-            return f"{100 * self.value:.3g} percentage points"
+            points = 100 * self.value
+            return f"{points:.3g} percentage point{'' if f'{points:.3g}' == '1' else 's'}"
         return f"{self.value:.4g}"
 
 

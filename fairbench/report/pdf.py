@@ -65,6 +65,9 @@ def print_pdf(page: Path, out: Path | None = None, timeout_s: float = 180) -> Pa
             tail = (done.stderr or "").strip().splitlines()[-3:]
             raise FairbenchError(f"{browser} could not print {page} (exit {done.returncode})"
                                  + (": " + " | ".join(tail) if tail else ""))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; a report is not
         os.replace(tmp, out)
         return out
     finally:

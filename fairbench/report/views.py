@@ -249,7 +249,8 @@ def coverage_sections(df: pd.DataFrame) -> list[Section]:
              rate(r.get("fnmr_for_30_errors"))] for r in _rows(df)]
     notes = ["Smallest rate: the 95% upper bound with no error (3/n, the rule of three); no "
              "smaller rate can be shown with this data. With 30 errors: the rate at which 30 "
-             "errors are expected; a measured rate below it is flagged imprecise. "
+             "errors are expected (n/a under 30 comparisons); a measured rate below it is flagged "
+             "imprecise. "
              "Insufficient data: fewer than 10 comparisons of a kind."]
     return [Section("What this data can and cannot show", cols, rows, notes,
                     key="coverage")]
