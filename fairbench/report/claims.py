@@ -213,7 +213,8 @@ def check_ratio(run: RunView, c: RatioCheck) -> CheckResult:
     g_hi = max(ok, key=lambda x: x[2])  # the group whose lower bound is highest
     h_lo = min(dens, key=lambda x: x[3])  # the group whose upper bound is lowest
     least = g_hi[2] / h_lo[3] if h_lo[3] > 0 else math.inf
-    evidence += [f"{g}: {cell.text()}" for g, cell, _, _ in ok]
+    evidence += [f"{g}: {cell.text()}; bounds used {pct(lo)}-{pct(hi)} (the wider of its "
+                 "interval and its subject bootstrap)" for g, cell, lo, hi in ok]
     if least > c.at_most:
         evidence.append(f"{g_hi[0]} is at least {pct(g_hi[2])} and {h_lo[0]} at most "
                         f"{pct(h_lo[3])}: the ratio is at least {least:.3g} > {c.at_most:g}")
@@ -280,7 +281,7 @@ def check_difference(run: RunView, c: DifferenceCheck) -> CheckResult:
     if found:
         return CheckResult(desc, REFUTED, evidence + [
             f"{', '.join(str(r['group']) for r in found)}: a difference this large is "
-            f"unlikely by chance (p < {c.level:g})"])
+            f"unlikely by chance ({how[c.adjust]} p < {c.level:g})"])
     return CheckResult(desc, NOT_TESTABLE, evidence + [
         "no difference was found, which does not show there is none: this data may be too "
         "small to find one"])
