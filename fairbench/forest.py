@@ -115,13 +115,13 @@ def forest_figure(panels: Sequence[Panel], title: str, prefix: str = "fp") -> Fi
             label = (f"0 of {p.n:,}" if bound else f"{p.errors:,} / {p.n:,}")
             ax.annotate(label, (1.0, y), xycoords=("axes fraction", "data"),
                         xytext=(4, 0), textcoords="offset points", va="center",
-                        fontsize=6.5, color="#333333")
+                        fontsize=7.5, color="#333333")
         ax.set_xscale("log")
         ax.set_xlim(*_limits(panel))
         ax.xaxis.set_major_locator(LogLocator(base=10, numticks=5))  # no crowded decades
         ax.xaxis.set_major_formatter(FuncFormatter(_percent))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_title(f"{panel.name} ({panel.over})", fontsize=8)
+        ax.set_title(f"{panel.name} ({panel.over})", fontsize=9)
         ax.grid(axis="x", which="major", color="#dddddd", lw=0.6)
         ax.set_axisbelow(True)
         ax.set_ylim(-0.7, rows - 0.3)
@@ -137,8 +137,8 @@ def forest_figure(panels: Sequence[Panel], title: str, prefix: str = "fp") -> Fi
                Line2D([], [], marker="<", ls="none", color="#555555", mfc="white",
                       label="no error: 95% upper bound"),
                Line2D([], [], color="#555555", lw=1.4, label="95% interval")]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=6.5, frameon=False)
-    fig.suptitle(title, fontsize=8.5)
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+    fig.suptitle(title, fontsize=9.5)
     fig.subplots_adjust(left=0.22, right=0.9, top=1 - 0.45 / fig.get_figheight(),
                         bottom=0.55 / fig.get_figheight(), wspace=0.35)
     return fig

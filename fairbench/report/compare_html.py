@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from fairbench.report.cells import pct
 from fairbench.report.compare import _ops, point_text, rate_cells
 from fairbench.report.figures import Plot
 from fairbench.report.html import _dl, _e, _img
@@ -37,7 +38,7 @@ def comparison_page(cmp: Comparison, plots: Sequence[Plot] = ()) -> str:
             "<p>Each group's false match rate (FMR, same-group impostor pairs) and false "
             "non-match rate (FNMR, mated pairs) in both runs, at every operating point they "
             f"share, and the change B - A.</p><p class=\"note\">{_e(CHANGE_NOTE)}</p>",
-            _runs(a, b)]
+            _changed(cmp.frame), _runs(a, b)]
     for attr, part in cmp.frame.groupby("attribute", sort=False):
         key = f"attribute-{attr}"
         head = "All comparisons" if attr == "all" else f"By {attr}"
@@ -45,6 +46,28 @@ def comparison_page(cmp: Comparison, plots: Sequence[Plot] = ()) -> str:
                     f"{html_tables(attribute_sections(part, a))}{figs.get(str(attr), '')}"
                     "</section>")
     return page(title, "\n".join(body))
+
+
+def _changed(frame: pd.DataFrame) -> str:
+    """What changed, first: every group whose paired interval of B - A excludes 0."""
+    moved = frame[frame["reading"].isin(("B higher", "B lower"))]
+    if not len(moved):
+        return ("<section id=\"changed\"><h2>What changed</h2><p>No group's FMR or FNMR "
+                "changed by more than its paired interval allows, at any shared operating "
+                "point: this data shows no difference between A and B (which is not proof "
+                "that there is none).</p></section>")
+    def at(r: dict[str, Any]) -> str:
+        return point_text(str(r["threshold_kind"]), float(r["operating_point"]))
+
+    items = "".join(
+        f"<li>{_e(str(r['rate']).upper())} of {_e(str(r['group']).replace('_', ' '))} "
+        f"({_e(r['attribute'])}) at {_e(at(r))}: "
+        f"{_e(r['reading'])}, {pct(float(r['rate_a']))} to {pct(float(r['rate_b']))} "
+        f"(change {100 * float(r['change']):+.3g} points, paired 95% interval "
+        f"{100 * float(r['change_ci_low']):+.3g} to {100 * float(r['change_ci_high']):+.3g})</li>"
+        for r in moved.to_dict(orient="records"))
+    return (f"<section id=\"changed\"><h2>What changed</h2><p>Every group whose paired "
+            f"interval of the change excludes 0:</p><ul>{items}</ul></section>")
 
 
 def _banners(a: dict[str, Any], b: dict[str, Any]) -> str:

@@ -288,3 +288,20 @@ def test_change_figure_draws_empty_and_small_groups():
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts.count(" n/a") == 2 and texts.count("n=5 (too few)") == 2
     assert "n=5,000" in texts
+
+
+def test_html_says_what_changed_first(compared, two_runs, tmp_path):
+    """compare.html opens with every group whose paired interval excludes 0 (here C's
+    group c, fewer false non-matches), or says that nothing changed."""
+    page = (compared / "compare.html").read_text(encoding="utf-8")
+    df = pd.read_csv(compared / "compare.csv", keep_default_na=False, na_values=[""])
+    moved = df[df.reading.isin(["B higher", "B lower"])]
+    assert len(moved) and page.index('id="changed"') < page.index('id="runs"')
+    top = page[page.index('id="changed"'):page.index('id="runs"')]
+    assert top.count("<li>") == len(moved)
+    for r in moved.to_dict(orient="records"):
+        assert f"{str(r['rate']).upper()} of {r['group']} ({r['attribute']})" in top
+    write_comparison(two_runs[0], two_runs[1], tmp_path)  # this pair shows no difference
+    same = (tmp_path / "compare.html").read_text(encoding="utf-8")
+    assert not pd.read_csv(tmp_path / "compare.csv").reading.isin(["B higher", "B lower"]).any()
+    assert "this data shows no difference between A and B" in same
