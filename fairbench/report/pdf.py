@@ -3,7 +3,8 @@
 The browser runs with a throw-away profile and its background services off (no sync,
 updates, extensions or default-browser checks), reads only the local file, and prints
 with the page's print stylesheet (every operating point and detail shown). The PDF is
-written under a temporary name and renamed, so a failed print leaves nothing behind.
+written by the project's atomic writer (a temporary file renamed into place), so a failed
+print leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from fairbench.errors import FairbenchError
+from fairbench.results.folder import atomic_write
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -40,35 +42,26 @@ def print_pdf(page: Path, out: Path | None = None, timeout_s: float = 180) -> Pa
     page = page.resolve()
     out = (out or page.with_suffix(".pdf")).resolve()
     browser = find_browser()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with tempfile.TemporaryDirectory(prefix="fairbench-chromium-") as profile:
-            cmd = [browser, "--headless", "--disable-gpu", "--no-first-run",
-                   "--no-default-browser-check", "--disable-extensions", "--disable-sync",
-                   "--disable-background-networking", "--disable-component-update",
-                   "--disable-default-apps", "--metrics-recording-only",
-                   f"--user-data-dir={profile}", "--no-pdf-header-footer",
-                   f"--print-to-pdf={tmp}", page.as_uri()]
-            if hasattr(os, "geteuid") and os.geteuid() == 0:
-                cmd.insert(1, "--no-sandbox")  # Chromium refuses to run as root otherwise
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                                      check=False)
-            except subprocess.TimeoutExpired:
-                raise FairbenchError(f"{browser}: printing {page} took over {timeout_s:.0f} s"
-                                     ) from None
-        with open(tmp, "rb") as fh:
-            ok = fh.read(5) == b"%PDF-"
-        if done.returncode != 0 or not ok:
-            tail = (done.stderr or "").strip().splitlines()[-3:]
-            raise FairbenchError(f"{browser} could not print {page} (exit {done.returncode})"
-                                 + (": " + " | ".join(tail) if tail else ""))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; a report is not
-        os.replace(tmp, out)
-        return out
-    finally:
-        tmp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fairbench-chromium-") as work:
+        printed = Path(work) / "report.pdf"
+        cmd = [browser, "--headless", "--disable-gpu", "--no-first-run",
+               "--no-default-browser-check", "--disable-extensions", "--disable-sync",
+               "--disable-background-networking", "--disable-component-update",
+               "--disable-default-apps", "--metrics-recording-only",
+               f"--user-data-dir={Path(work) / 'profile'}", "--no-pdf-header-footer",
+               f"--print-to-pdf={printed}", page.as_uri()]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.insert(1, "--no-sandbox")  # Chromium refuses to run as root otherwise
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            raise FairbenchError(f"{browser}: printing {page} took over {timeout_s:.0f} s"
+                                 ) from None
+        data = printed.read_bytes() if printed.is_file() else b""
+    if done.returncode != 0 or not data.startswith(b"%PDF-"):
+        tail = (done.stderr or "").strip().splitlines()[-3:]
+        raise FairbenchError(f"{browser} could not print {page} (exit {done.returncode})"
+                             + (": " + " | ".join(tail) if tail else ""))
+    atomic_write(out, lambda f: f.write(data))
+    return out
