@@ -144,8 +144,11 @@ def forest_figure(panels: Sequence[Panel], title: str, prefix: str = "fp") -> Fi
     return fig
 
 
-def forest_svg(panels: Sequence[Panel], title: str, prefix: str = "fp") -> str:
-    """The figure as an SVG document (text kept as text, no timestamp)."""
+def forest_svg(panels: Sequence[Panel], title: str, prefix: str = "fp", label: str = ""
+               ) -> str:
+    """The figure as an inline ``<svg>`` element for an HTML page (text kept as text, no
+    timestamp), labelled for screen readers with ``label`` (default: the title)."""
+    import html
     import io
 
     import matplotlib
@@ -155,4 +158,6 @@ def forest_svg(panels: Sequence[Panel], title: str, prefix: str = "fp") -> str:
     with matplotlib.rc_context({"svg.hashsalt": prefix, "svg.fonttype": "none",
                                 "font.size": 8}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue()
+    svg = buf.getvalue()
+    aria = html.escape(label or title)
+    return svg[svg.index("<svg"):].replace("<svg", f'<svg role="img" aria-label="{aria}"', 1)

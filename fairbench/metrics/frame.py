@@ -133,9 +133,8 @@ class RateFrame:
         """The forest plot of this rate alone, as inline SVG."""
         from fairbench.forest import forest_svg
 
-        svg = forest_svg([self.panel()], f"{self.metric.upper()} by {self.attribute} at "
-                         f"{self.at}", f"fp-{self.metric}-{self.attribute}")
-        return svg[svg.index("<svg"):]
+        return forest_svg([self.panel()], f"{self.metric.upper()} by {self.attribute} at "
+                          f"{self.at}", f"fp-{self.metric}-{self.attribute}")
 
     def __repr__(self) -> str:
         return (f"RateFrame({self.metric} by {self.attribute} at {self.at}; reference "

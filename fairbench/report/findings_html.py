@@ -8,30 +8,21 @@ of the difference they support, and those whose intervals cannot separate the gr
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fairbench.forest import Panel, Point, forest_svg
 from fairbench.report.findings import AttributeFindings, RateFindings, Spread, findings
-from fairbench.report.render import html_tables
+from fairbench.report.html import _e
+from fairbench.report.render import anchor, html_tables
 from fairbench.report.sentences import Sentence, num, ranked
-from fairbench.report.views import Section
+from fairbench.report.views import Section, _group
 from fairbench.results.run import Run
-
-
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x))
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
 
 
 def panels(af: AttributeFindings) -> list[Panel]:
     """The forest plot's input: a panel per rate of one breakdown."""
-    return [Panel(r.name, r.over, [Point(p.group.replace("_", " "), p.rate, p.ci_low,
+    return [Panel(r.name, r.over, [Point(_group(p.group), p.rate, p.ci_low,
                                          p.ci_high, p.errors, p.n, p.reference)
                                    for p in r.points]) for r in af.rates]
 
@@ -50,17 +41,6 @@ def alt_text(af: AttributeFindings) -> str:
             + ". ".join(parts) + ".")
 
 
-def inline_svg(svg: str, label: str) -> str:
-    """A matplotlib SVG document as an inline, labelled image."""
-    start = svg.index("<svg")
-    body = svg[start:]
-    return body.replace("<svg", f"<svg role=\"img\" aria-label=\"{_e(label)}\"", 1)
-
-
-def _g(group: str) -> str:
-    return group.replace("_", " ")
-
-
 def _spread(r: RateFindings, s: Spread | None) -> str:
     if r.no_errors:
         return (f"<li>{_e(r.name)}: no group made an error; only upper bounds can be "
@@ -68,19 +48,19 @@ def _spread(r: RateFindings, s: Spread | None) -> str:
     if s is None:
         return f"<li>{_e(r.name)}: fewer than two groups have enough data to compare.</li>"
     if s.ratio is None:
-        return (f"<li>{_e(r.name)}: highest in {_e(_g(s.worst))}, lowest in {_e(_g(s.best))}; no "
-                f"ratio ({_e(s.note or 'the lowest rate is 0')}).</li>")
+        return (f"<li>{_e(r.name)}: highest in {_e(_group(s.worst))}, lowest in "
+                f"{_e(_group(s.best))}; no ratio ({_e(s.note or 'the lowest rate is 0')}).</li>")
     ci = (f" (subject-bootstrap 95% CI {num(s.ci_low)}-{num(s.ci_high)})"
           if s.ci_low is not None and s.ci_high is not None else
           f" ({_e(s.note or 'no interval')})")
-    return (f"<li>{_e(r.name)}: {_e(_g(s.worst))} / {_e(_g(s.best))} = <b>{num(s.ratio)}</b>"
-            f"{ci}.</li>")
+    return (f"<li>{_e(r.name)}: {_e(_group(s.worst))} / {_e(_group(s.best))} = "
+            f"<b>{num(s.ratio)}</b>{ci}.</li>")
 
 
 def _indistinct(r: RateFindings, most: int = 12) -> str:
     if not r.indistinct or r.no_errors:
         return ""  # no error anywhere: the spread line says so, there is no ratio
-    pairs = "; ".join(f"{_g(a)} and {_g(b)}" for a, b in r.indistinct[:most])
+    pairs = "; ".join(f"{_group(a)} and {_group(b)}" for a, b in r.indistinct[:most])
     more = f", and {len(r.indistinct) - most} more pairs" if len(r.indistinct) > most else ""
     return f"<li>{_e(r.name)}: {_e(pairs)}{_e(more)}</li>"
 
@@ -88,14 +68,14 @@ def _indistinct(r: RateFindings, most: int = 12) -> str:
 def attribute_block(af: AttributeFindings, op_index: int,
                     extra: Sequence[Section] = ()) -> str:
     """One breakdown at one operating point: forest plot, spread, indistinct pairs."""
-    prefix = f"fp-{op_index}-{slug(af.attribute)}"
+    prefix = f"fp-{op_index}-{anchor(af.attribute)}"
     title = f"Error rates by {af.attribute} at {af.description}"
-    svg = inline_svg(forest_svg(panels(af), title, prefix), alt_text(af))
+    svg = forest_svg(panels(af), title, prefix, alt_text(af))
     spreads = "".join(_spread(r, r.spread) for r in af.rates)
     cannot = "".join(_indistinct(r) for r in af.rates)
-    ref = (f" Reference group (marked): {_e(_g(af.reference_group))}."
+    ref = (f" Reference group (marked): {_e(_group(af.reference_group))}."
            if af.reference_group else "")
-    return (f"<figure class=\"forest\" id=\"forest-{op_index}-{slug(af.attribute)}\" "
+    return (f"<figure class=\"forest\" id=\"forest-{op_index}-{anchor(af.attribute)}\" "
             f"data-attribute=\"{_e(af.attribute)}\" data-op=\"{_e(af.operating_point)}\">"
             f"{svg}<figcaption>{_e(title)}: each group's rate with its 95% interval "
             f"(person-level; log scale), errors / comparisons beside each row; an open "

@@ -88,17 +88,22 @@ def latex_document(inputs: Sequence[str], title: str) -> str:
     )
 
 
+def anchor(text: str) -> str:
+    """An HTML id from a key or title: runs of other characters become one '-'."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+
+
 def html_tables(sections: Sequence[Section]) -> str:
     """Sections as HTML ``<table>`` elements with captions and notes (a fragment)."""
     out = []
     for s in sections:
-        anchor = re.sub(r"[^A-Za-z0-9_-]+", "-", s.key or s.title).strip("-")
+        key = anchor(s.key or s.title)
         head = "".join(f"<th scope=\"col\">{html.escape(c)}</th>" for c in s.columns)
         rows = "\n".join(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
             for row in s.rows)
         notes = "".join(f"<p class=\"note\">{html.escape(n)}</p>" for n in s.notes)
         out.append(
-            f"<table id=\"{anchor}\" class=\"data\"><caption>{html.escape(s.title)}</caption>\n"
+            f"<table id=\"{key}\" class=\"data\"><caption>{html.escape(s.title)}</caption>\n"
             f"<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody></table>\n{notes}")
     return "\n".join(out) + "\n"

@@ -215,7 +215,6 @@ class Run:
         out = []
         for attr in [a for a in self.attributes if "|" not in a and a != "all"]:
             panels = [self.frame(m, attr, at).panel() for m in metrics]
-            svg = forest_svg(panels, f"{' and '.join(p.name for p in panels)} by {attr} "
-                             f"at {at}", f"fp-run-{attr}")
-            out.append(svg[svg.index("<svg"):])
+            out.append(forest_svg(panels, f"{' and '.join(p.name for p in panels)} by "
+                                  f"{attr} at {at}", f"fp-run-{attr}"))
         return "".join(out)

@@ -21,6 +21,7 @@ from fairbench.metrics.bootstrap import percentile_interval, subject_weights, vi
 from fairbench.report import compare, compare_html
 from fairbench.report.compare import CompareError, write_comparison
 from fairbench.report.rebuild import verification_arrays
+from fairbench.report.render import anchor
 from tests.generated import generated
 from tests.report.cdp import Browser
 from tests.report.conftest import STORED_RUN, need_program
@@ -148,10 +149,6 @@ class _Tables(HTMLParser):
             self._cell.append(data)
 
 
-def _anchor(key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-")
-
-
 def _percents(text: str) -> list[float]:
     return [float(x) for x in re.findall(r"[+-]?\d+(?:\.\d+)?(?=%)", text)]
 
@@ -199,7 +196,7 @@ def test_html_values_equal_the_csv(compared):
     seen = 0
     for r in df.to_dict(orient="records"):
         op = compare.point_text(r["threshold_kind"], r["operating_point"])
-        rows = parser.tables[_anchor(f"compare-{r['attribute']}-{op}")]
+        rows = parser.tables[anchor(f"compare-{r['attribute']}-{op}")]
         row = next(x for x in rows if x[0] == str(r["group"]))
         at = 1 if r["rate"] == "fmr" else 5
         a, b, change, reading = row[at:at + 4]
