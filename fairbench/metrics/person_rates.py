@@ -25,20 +25,21 @@ def _units(n_img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def fmr_interval(plan: Plan, counts: VerificationCounts, n_img: np.ndarray,
-                 image_group: np.ndarray, errors: np.ndarray, n_nonmated: np.ndarray,
-                 similarity: float, den_pairs: tuple[np.ndarray, ...] | None,
+                 hit: np.ndarray, kept_group: np.ndarray, errors: np.ndarray,
+                 n_nonmated: np.ndarray, den_pairs: tuple[np.ndarray, ...] | None,
                  confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """(G,) default interval of each group's same-group FMR at one threshold.
 
-    ``n_img`` (people, G): images per person and group; ``errors``, ``n_nonmated`` (G,):
-    the group's false matches and impostor pairs; ``den_pairs``: a comparison list's
-    same-group impostor comparisons per pair of people (a, b, group, count), None in an
-    all-pairs design (where a pair of people holds n_a * n_b comparisons)."""
+    ``n_img`` (people, G): images per person and group; ``hit``: the kept impostor pairs
+    that are same-group false matches at the threshold (the mask the group's errors were
+    counted with), ``kept_group`` the group of each kept pair's first image; ``errors``,
+    ``n_nonmated`` (G,): the group's false matches and impostor pairs; ``den_pairs``: a
+    comparison list's same-group impostor comparisons per pair of people (a, b, group,
+    count), None in an all-pairs design (where a pair of people holds n_a * n_b)."""
     G = n_img.shape[1]
     ua, ug, index = _units(n_img)
-    ga, gb = image_group[counts.kept_i], image_group[counts.kept_j]
-    hit = (counts.kept_s >= similarity) & (ga == gb)
-    sa, sb, g = plan.subject[counts.kept_i[hit]], plan.subject[counts.kept_j[hit]], ga[hit]
+    sa, sb = plan.subject[counts.kept_i[hit]], plan.subject[counts.kept_j[hit]]
+    g = kept_group[hit]
     k_sub = (np.bincount(index[sa, g], minlength=len(ua))
              + np.bincount(index[sb, g], minlength=len(ua))).astype(np.float64)
     lo_s, hi_s = np.minimum(sa, sb), np.maximum(sa, sb)
@@ -73,16 +74,17 @@ def fmr_interval(plan: Plan, counts: VerificationCounts, n_img: np.ndarray,
                            n_sub, ug, np.maximum(pair_sq, 0.0), confidence)
 
 
-def fnmr_interval(plan: Plan, counts: VerificationCounts, mated_group: np.ndarray,
-                  errors: np.ndarray, n_mated: np.ndarray, similarity: float,
-                  confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """(G,) default interval of each group's FNMR (a mated pair has one person)."""
+def fnmr_interval(plan: Plan, mated_group: np.ndarray, miss: np.ndarray,
+                  errors: np.ndarray, n_mated: np.ndarray, confidence: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(G,) default interval of each group's FNMR (a mated pair has one person); ``miss``
+    marks the mated pairs counted as false non-matches at the threshold."""
     G = len(n_mated)
     nsub = plan.n_subjects
     keep = mated_group >= 0
     s = plan.subject[plan.mated_i[keep]]
     g = mated_group[keep]
-    miss = counts.mated_s[keep] < similarity
+    miss = miss[keep]
     n_pg = np.bincount(s * G + g, minlength=nsub * G).reshape(nsub, G)
     ua, ug, index = _units(n_pg)
     k_sub = np.bincount(index[s[miss], g[miss]], minlength=len(ua)).astype(np.float64)

@@ -190,10 +190,9 @@ def _rows(view: View, vc: ViewCounts, plan: Plan, counts: VerificationCounts,
     fnm_err_iso = np.bincount(view.mated_group[miss & vc.completed], minlength=G)
     cols: dict[str, Any] = {"attribute": view.name, "group": view.groups,
                             "label_source": label_source, **point_columns(op)}
-    fm_iv = fmr_interval(plan, counts, vc.n_img, view.image_group, fm_err, vc.n_nonmated,
-                         op.similarity, vc.den_pairs, s.confidence)
-    fnm_iv = fnmr_interval(plan, counts, view.mated_group, fnm_err, vc.n_mated,
-                           op.similarity, s.confidence)
+    fm_iv = fmr_interval(plan, counts, vc.n_img, hit, vc.kg_a, fm_err, vc.n_nonmated,
+                         vc.den_pairs, s.confidence)
+    fnm_iv = fnmr_interval(plan, view.mated_group, miss, fnm_err, vc.n_mated, s.confidence)
     cols |= rate_columns("fmr", fm_err, vc.n_nonmated, s, (*fm_iv, INTERVAL))
     cols |= rate_columns("fnmr", fnm_err, vc.n_mated, s, (*fnm_iv, INTERVAL))
     if vc.population is not None:  # a sampled list: the FMR estimates the population's
