@@ -40,7 +40,7 @@ import hashlib
 import json
 import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -165,10 +165,17 @@ def _listing(items: list[str]) -> str:
     return shown + (f" ... and {len(items) - SHOWN:,} more" if len(items) > SHOWN else "")
 
 
-def _lost_note(lost: list[str]) -> str:
+def _lost_people(rows: list[dict[str, Any]], subjects: Iterable[str],
+                 why: Mapping[str, list[str]]) -> list[str]:
+    """The note naming the people the metadata lists who got no usable frame, and why."""
+    have = {r["subject_id"] for r in rows}
+    lost = [f"{sid!r} ({'; '.join(_counted(why[sid]))})" for sid in subjects
+            if sid not in have]
+    if not lost:
+        return []
     who = "1 person has" if len(lost) == 1 else f"{len(lost):,} people have"
-    return f"{who} no usable frame and {'is' if len(lost) == 1 else 'are'} not in the " \
-        f"manifest: {_listing(lost)}"
+    return [f"{who} no usable frame and {'is' if len(lost) == 1 else 'are'} not in the "
+            f"manifest: {_listing(lost)}"]
 
 
 # ------------------------------------------------------------------ choosing the videos
@@ -256,11 +263,7 @@ def _sample_videos(chosen: list[_Video], s: _Settings, card: Any, source: Path,
                      f"frames: {_listing(broken)}")
     if short:
         notes.append(f"{len(short):,} videos gave fewer frames than asked: {_listing(short)}")
-    have = {r["subject_id"] for r in rows}
-    lost = [f"{sid!r} ({'; '.join(_counted(why[sid]))})" for sid in all_subjects
-            if sid not in have]
-    if lost:
-        notes.append(_lost_note(lost))
+    notes += _lost_people(rows, all_subjects, why)
     notes += s.notes
     if not rows:
         raise DataError(f"{root}: no usable frame in any video {source.name} lists",
@@ -269,10 +272,7 @@ def _sample_videos(chosen: list[_Video], s: _Settings, card: Any, source: Path,
 
 
 def _counted(reasons: list[str]) -> list[str]:
-    counts: dict[str, int] = {}
-    for r in reasons:
-        counts[r] = counts.get(r, 0) + 1
-    return [f"{n} video{'s' if n > 1 else ''} {r}" for r, n in counts.items()] or \
+    return [f"{n} video{'s' if n > 1 else ''} {r}" for r, n in Counter(reasons).items()] or \
         ["no video listed"]
 
 
@@ -557,11 +557,7 @@ def _v2_frames(root: Path, chosen: list[_Video], s: _Settings, meta: Path,
     if absent:
         notes.append(f"{len(absent):,} of the videos {meta.name} lists have no extracted "
                      f"frame in {root}; they are left out: {_listing(absent)}")
-    have_people = {r["subject_id"] for r in rows}
-    lost = [f"{sid!r} ({'; '.join(_counted(why[sid]))})" for sid in subjects
-            if sid not in have_people]
-    if lost:
-        notes.append(_lost_note(lost))
+    notes += _lost_people(rows, subjects, why)
     notes += s.notes
     if not rows:
         raise DataError(f"{root}: no extracted frame of any video {meta.name} lists",
