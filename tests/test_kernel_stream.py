@@ -168,3 +168,29 @@ def test_random_float_data_agrees_with_per_pair_scores(kind):
     for f in (0.05, 0.01):
         t = threshold_for_fmr(c, f)
         assert (s[~mated] >= t + tol).sum() <= f * (~mated).sum() <= (s[~mated] >= t - tol).sum()
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 7, 40])
+def test_row_bands_partition_every_tile_and_merge_exactly(parts):
+    """What an executor hands to its tasks (row bands) merges to the single pass exactly:
+    histograms, genuine scores (failed templates included) and the kept pairs."""
+    from fairbench.kernels.stream import merge_results, prepare_stream, row_bands, stream
+
+    rng = np.random.default_rng(parts)
+    n = 1000
+    x = rng.standard_normal((n, 16)).astype(np.float32)
+    x[[5, 700]] = np.nan
+    inp = prepare_stream(x, "cosine", rng.integers(0, 300, n), rng.integers(0, 3, n))
+    pidx = np.arange(9).reshape(3, 3)
+    args = (inp, pidx, 9, -1.0, 1.000001, 64, 50)
+    whole = stream(*args, block=128, threads=2)
+    bands = row_bands(n, 128, parts)
+    assert bands[0][0] == 0 and bands[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bands[:-1], bands[1:]))
+    merged = merge_results([stream(*args, block=128, threads=1, rows=b) for b in bands],
+                           inp.n_genuine)
+    assert np.array_equal(merged.hist, whole.hist)
+    assert np.array_equal(merged.genuine, whole.genuine)
+    assert merged.tiles == whole.tiles
+    key = lambda r: sorted(zip(r.kept_i.tolist(), r.kept_j.tolist(), r.kept_s.tolist()))  # noqa: E731
+    assert key(merged) == key(whole)

@@ -163,15 +163,53 @@ class StreamResult:
     kept_j: np.ndarray
     kept_s: np.ndarray
     tiles: int = 0
+    gen_start: int = 0  # offset of ``genuine`` in the whole genuine array (a row band's part)
 
 
-def tile_list(n: int, block: int) -> list[tuple[int, int, int, int]]:
-    """Upper-triangle tiles (r0, r1, c0, c1), c0 >= r0; each pair i < j in exactly one."""
+def tile_list(n: int, block: int, rows: tuple[int, int] | None = None
+              ) -> list[tuple[int, int, int, int]]:
+    """Upper-triangle tiles (r0, r1, c0, c1), c0 >= r0; each pair i < j in exactly one.
+
+    ``rows=(a, b)`` keeps the tiles whose first row lies in [a, b): a row band, the unit an
+    executor hands to one task (bands from :func:`row_bands` partition the tiles)."""
     out = []
+    a, b = rows if rows is not None else (0, n)
     for r0 in range(0, n, block):
+        if not a <= r0 < b:
+            continue
         for c0 in range(r0, n, block):
             out.append((r0, min(n, r0 + block), c0, min(n, c0 + block)))
     return out
+
+
+def row_bands(n: int, block: int, parts: int) -> list[tuple[int, int]]:
+    """Split the rows into at most ``parts`` bands of whole tile rows with about equal pairs.
+
+    Row r0's tiles hold about (n - r0) x block pairs, so bands are cut at equal shares of
+    the upper triangle, not at equal rows."""
+    starts = list(range(0, n, block))
+    if not starts:
+        return []
+    work = np.array([(n - r0) * min(block, n - r0) for r0 in starts], dtype=np.float64)
+    cum = np.cumsum(work) / work.sum()
+    cuts = np.searchsorted(cum, np.arange(1, parts) / parts, side="left") + 1
+    edges = sorted({0, *[int(c) for c in cuts if 0 < c < len(starts)], len(starts)})
+    return [(starts[a], starts[b] if b < len(starts) else n)
+            for a, b in zip(edges[:-1], edges[1:])]
+
+
+def merge_results(parts: list[StreamResult], n_genuine: int) -> StreamResult:
+    """Exact reduction of row-band results: histograms summed, genuine scores placed at
+    their offsets, kept pairs concatenated in band order (the same for every executor)."""
+    hist = parts[0].hist.copy()
+    for p in parts[1:]:
+        hist += p.hist
+    gen = np.full(n_genuine, NEG_INF, dtype=np.float32)
+    for p in parts:
+        gen[p.gen_start : p.gen_start + len(p.genuine)] = p.genuine
+    kept = [np.concatenate([getattr(p, f) for p in parts]) for f in ("kept_i", "kept_j",
+                                                                     "kept_s")]
+    return StreamResult(hist, gen, *kept, sum(p.tiles for p in parts))
 
 
 def _gather(inp: StreamInput, a: int, b: int, out: np.ndarray) -> np.ndarray:
@@ -201,15 +239,24 @@ def stream(
     threads: int | None = None,
     fold: bool = True,
     strip: int = 256,
+    rows: tuple[int, int] | None = None,
 ) -> StreamResult:
-    """One pass over every pair. ``fold=False`` only multiplies (the GEMM-rate baseline)."""
+    """One pass over every pair. ``fold=False`` only multiplies (the GEMM-rate baseline).
+
+    ``rows=(a, b)`` passes over one row band's tiles only (see :func:`row_bands`); its
+    genuine scores are the slice of the whole array that starts at ``gen_start``."""
     n, d = inp.x.shape
     threads = threads or os.cpu_count() or 1
-    todo = tile_list(n, block)
+    todo = tile_list(n, block, rows)
     lock = threading.Lock()
     cursor = [0]
     scale = nbins / (hi - lo)
-    gen = np.full(inp.n_genuine, NEG_INF, dtype=np.float32)
+    g0 = int(inp.gen_off[rows[0]]) if rows is not None and rows[0] < n else 0
+    g1 = int(inp.gen_off[rows[1]]) if rows is not None and rows[1] < n else inp.n_genuine
+    if rows is not None and rows[0] >= n:
+        g0 = g1 = inp.n_genuine
+    gen_all = np.full(g1 - g0, NEG_INF, dtype=np.float32)
+    gen_off = inp.gen_off - g0  # rows outside the band never write
     pidx32 = np.ascontiguousarray(pidx, dtype=np.int64)
     results: list[tuple[np.ndarray, list[tuple[np.ndarray, ...]]]] = []
     euclid = inp.kind == "euclidean"
@@ -243,7 +290,7 @@ def stream(
                 if not fold:
                     continue
                 nk = fold_tile(S, r0 + s0, c0, c0 == r0, inp.stratum, pidx32, lo, scale, nbins,
-                               hist, floor_bin, ki, kj, ks, inp.mate_end, inp.gen_off, gen,
+                               hist, floor_bin, ki, kj, ks, inp.mate_end, gen_off, gen_all,
                                inp.failed, inp.sq, euclid)
                 if nk:
                     kept.append((ki[:nk].copy(), kj[:nk].copy(), ks[:nk].copy()))
@@ -260,7 +307,8 @@ def stream(
         np.concatenate([c[m] for c in chunks]) if chunks else np.zeros(0, dt)
         for m, dt in ((0, np.int32), (1, np.int32), (2, np.float32))
     )
-    return StreamResult(hist.reshape(n_slots, nbins), gen, ki_all, kj_all, ks_all, len(todo))
+    return StreamResult(hist.reshape(n_slots, nbins), gen_all, ki_all, kj_all, ks_all,
+                        len(todo), g0)
 
 
 def warm_up() -> None:
