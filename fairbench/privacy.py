@@ -6,7 +6,9 @@ machine. ONNX Runtime records a device id, the OS, the CPU and error texts under
 ``ORT_DISABLE_TELEMETRY`` is set (its API switch alone does not stop that), so the variable
 is set here, at the first import of any fairbench module; :func:`fairbench.onnxrt.open_session`
 also calls the API switch. Hub downloaders that some dependencies carry are told to stay
-offline. A user's explicit setting of any of these variables is kept.
+offline, and Ray (the optional cluster executor) sends no usage statistics (a private
+cluster it starts inherits the setting). A user's explicit setting of any of these
+variables is kept.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ SWITCHES = {
     "HF_HUB_OFFLINE": "1",  # huggingface_hub (pulled in by some model packs): no downloads
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",  # the common opt-out that several libraries honour
+    "RAY_USAGE_STATS_ENABLED": "0",  # ray (executor: ray): no usage report to its servers
 }
 
 

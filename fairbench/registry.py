@@ -99,3 +99,4 @@ def _is_own(ep: EntryPoint) -> bool:
 
 matchers = Registry("fairbench.matchers")
 pad = Registry("fairbench.pad")  # presentation-attack detection (liveness) plugins
+executors = Registry("fairbench.executors")  # where a run's work happens (local, ray)

@@ -17,6 +17,7 @@ from fairbench.config.sections import (
     CacheConfig,
     CaptureConfig,
     DatasetConfig,
+    ExecutorConfig,
     GalleryConfig,
     IdentificationConfig,
     LivenessConfig,
@@ -28,7 +29,7 @@ from fairbench.config.sections import (
 )
 
 __all__ = ["DEFAULT_AGE_BANDS", "MODE_SECTIONS", "AcquisitionConfig", "BootstrapConfig",
-           "CacheConfig", "CaptureConfig", "Config", "DatasetConfig", "GalleryConfig",
-           "IdentificationConfig", "LivenessConfig", "MakeupConfig", "MatcherConfig", "SimSpec",
-           "SkinToneConfig", "VerificationConfig", "apply_override", "config_hash",
-           "load_config", "load_config_dict"]
+           "CacheConfig", "CaptureConfig", "Config", "DatasetConfig", "ExecutorConfig",
+           "GalleryConfig", "IdentificationConfig", "LivenessConfig", "MakeupConfig",
+           "MatcherConfig", "SimSpec", "SkinToneConfig", "VerificationConfig",
+           "apply_override", "config_hash", "load_config", "load_config_dict"]

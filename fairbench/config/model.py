@@ -12,12 +12,16 @@ from fairbench.config.sections import (
     CacheConfig,
     CaptureConfig,
     DatasetConfig,
+    ExecutorConfig,
     IdentificationConfig,
     MatcherConfig,
     VerificationConfig,
     _Strict,
 )
 from fairbench.core.settings import Settings
+
+#: sections that say how a run computes on this machine, never what: not hashed
+MACHINE_LOCAL = ("cache", "executor")
 
 MODE_SECTIONS = {"verification": ("verification", "capture"),
                  "identification": ("identification",)}
@@ -36,6 +40,7 @@ class Config(_Strict):
     verification: VerificationConfig | None = None
     identification: IdentificationConfig | None = None
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)  # how, not what
     capture: CaptureConfig | None = None  # capture, liveness, transaction (1:1 runs)
 
     @model_validator(mode="after")
@@ -79,9 +84,11 @@ class Config(_Strict):
 
     def hash(self) -> str:
         """sha256 of the canonical JSON of the resolved config, without machine-local
-        settings (``cache``), so the same study hashes the same on two machines."""
+        settings (``cache``, ``executor``: where templates are kept and where the work ran
+        change no result), so the same study hashes the same on two machines."""
         data = self.resolved()
-        data.pop("cache", None)
+        for local in MACHINE_LOCAL:
+            data.pop(local, None)
         return config_hash(data)
 
 

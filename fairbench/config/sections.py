@@ -288,3 +288,32 @@ class CaptureConfig(_Strict):
 class CacheConfig(_Strict):
     enabled: bool = True
     dir: Path | None = None  # default ~/.cache/fairbench/templates
+
+
+_ADDRESS = r"^(auto|local|ray://[^\s:/]+:[0-9]{1,5})$"
+
+
+class ExecutorConfig(_Strict):
+    """Where the work runs: ``local`` (threads in this process) or ``ray`` (a cluster).
+
+    Results are identical bit for bit under every executor, so this section is *how* a run
+    computes, not *what*: it is recorded (run.json provenance) but left out of the config
+    hash, like ``cache``. ``address``: ``local`` starts a private Ray cluster on this machine
+    (shut down at the end of the run), ``auto`` joins the cluster running here, and
+    ``ray://host:10001`` a remote one through Ray Client; unset, Ray's own rule ($RAY_ADDRESS,
+    else a cluster running here, else a private one). ``num_cpus``: the CPUs the run uses
+    (a private cluster gets this many; on a shared one at most this many tasks run at once).
+    """
+
+    name: str = "local"
+    address: str | None = Field(None, pattern=_ADDRESS)
+    num_cpus: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _local_takes_nothing(self) -> ExecutorConfig:
+        if self.name == "local":
+            given = [k for k in ("address", "num_cpus") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"executor.{given[0]} is for a cluster executor (name: ray); "
+                                 "the local executor takes no options")
+        return self
