@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from fairbench.executors import Executor
     from fairbench.matchers.base import Matcher
     from fairbench.pipeline.parts import RunParts
     from fairbench.report.claims import ClaimResult
@@ -59,9 +60,17 @@ def _finish(parts: RunParts, output_dir: str | Path | None, t0: float) -> Run:
 
 
 def _compute(cfg: Config, progress: bool, **inputs: Any) -> tuple[RunParts, float]:
+    from fairbench.executors import open_executor
+
+    with open_executor(cfg.executor) as executor:  # a cluster it started stops here
+        return _compute_with(cfg, progress, executor, **inputs)
+
+
+def _compute_with(cfg: Config, progress: bool, executor: Executor, **inputs: Any
+                  ) -> tuple[RunParts, float]:
     from fairbench.pipeline.inputs import gives_scores, stage_inputs
 
-    inp = stage_inputs(cfg, progress=progress, **inputs)
+    inp = stage_inputs(cfg, progress=progress, executor=executor, **inputs)
     if gives_scores(inp.matcher):
         from fairbench.matchers.scores import ScoresMatcher
 

@@ -8,19 +8,34 @@ exactly which bin holds each target's threshold, and if the sample guessed too h
 second pass keeps more. So counts at every operating point, the exact target-FMR
 thresholds and the subject bootstrap all come from the real float32 scores, never from a
 bin approximation.
+
+Given a remote executor (a Ray cluster), each pass is cut into row bands of whole tile
+rows (:func:`fairbench.kernels.stream.row_bands`), one task per band on one core; the
+templates go to the cluster once, and the bands' histograms, genuine scores and kept pairs
+are merged in band order. Every band folds the very tiles the local pass folds, so the
+counts are the same, bit for bit.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from fairbench.core.codes import Plan, n_pair_slots, pair_index
 from fairbench.core.counts import Binning, VerificationCounts
 from fairbench.errors import FairbenchError
-from fairbench.kernels.stream import StreamInput, prepare_stream, stream
+from fairbench.executors.base import Executor
+from fairbench.kernels.stream import (
+    StreamInput,
+    StreamResult,
+    merge_results,
+    prepare_stream,
+    row_bands,
+    stream,
+)
 
 
 def binning_for(inp: StreamInput, bins: int) -> Binning:
@@ -44,15 +59,22 @@ def count_verification(
     threads: int | None = None,
     max_kept: int = 50_000_000,
     max_hist_bytes: int = 2 << 30,
+    executor: Executor | None = None,
 ) -> tuple[VerificationCounts, np.ndarray]:
     """Stream every pair once (twice only if the sampled floor was too high); see module doc.
 
     Returns the counts (genuine scores aligned with ``plan.mated_i/j``) and each image's
-    failed flag as the kernel saw it (non-finite, or a zero norm for cosine).
+    failed flag as the kernel saw it (non-finite, or a zero norm for cosine). A remote
+    ``executor`` runs each pass as row-band tasks (same counts); otherwise ``threads``
+    worker threads run here.
     """
     S = plan.n_strata
     P = n_pair_slots(S)
+    remote = executor is not None and executor.remote
     workers = max(1, threads or os.cpu_count() or 1)
+    if remote:  # the driver holds every band's histogram until they are merged
+        assert executor is not None
+        workers = max(1, min(2 * executor.parallelism(), max_hist_bytes // (P * bins * 8) - 1))
     need = P * bins * 8 * (workers + 1)  # one histogram per worker thread, plus the sum
     if need > max_hist_bytes:
         raise FairbenchError(
@@ -64,7 +86,20 @@ def count_verification(
     binning = binning_for(inp, bins)
     pidx = pair_index(*np.meshgrid(np.arange(S), np.arange(S), indexing="ij"), S)
     floor_bin = _estimated_floor(inp, plan, binning, fixed_thresholds, target_fmr)
-    res = stream(inp, pidx, P, binning.lo, binning.hi, bins, floor_bin, block, threads)
+    bands = row_bands(inp.n, block, workers) if remote else []
+    shared = None
+    if len(bands) > 1:
+        assert executor is not None
+        shared = executor.put((inp, pidx, P, binning.lo, binning.hi, bins, block))
+
+    def one_pass(floor: int) -> StreamResult:
+        if shared is None:
+            return stream(inp, pidx, P, binning.lo, binning.hi, bins, floor, block, threads)
+        assert executor is not None
+        parts = executor.map(_band, [(band, floor) for band in bands], shared)
+        return merge_results(parts, inp.n_genuine)
+
+    res = one_pass(floor_bin)
     exact = floor_bin_for(res.hist.sum(axis=0), binning, fixed_thresholds, target_fmr)
     if exact < floor_bin:  # the sample guessed too high: keep more pairs in a second pass
         n_keep = int(res.hist[:, exact:].sum())
@@ -74,7 +109,7 @@ def count_verification(
                 f"(limit {max_kept:,}); drop the loosest fixed threshold or target FMR"
             )
         floor_bin = exact
-        res = stream(inp, pidx, P, binning.lo, binning.hi, bins, floor_bin, block, threads)
+        res = one_pass(floor_bin)
     o = inp.order.astype(np.int32)  # 12 bytes per kept pair: int32, int32, float32
     ki, kj = o[res.kept_i], o[res.kept_j]
     res.kept_i = res.kept_j = None  # type: ignore[assignment]  # free before the swap
@@ -91,6 +126,13 @@ def count_verification(
     counts = VerificationCounts(S, binning, res.hist, res.hist.sum(axis=1), res.genuine[srt],
                                 ki, kj, res.kept_s, floor_bin)
     return counts, inp.failed_orig.copy()
+
+
+def _band(shared: tuple[Any, ...], item: tuple[tuple[int, int], int]) -> StreamResult:
+    """One task of a remote pass: one row band's tiles on one core (see the module doc)."""
+    inp, pidx, n_slots, lo, hi, bins, block = shared
+    band, floor = item
+    return stream(inp, pidx, n_slots, lo, hi, bins, floor, block, threads=1, rows=band)
 
 
 def _estimated_floor(

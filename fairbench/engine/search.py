@@ -8,16 +8,28 @@ gallery images of one subject), which is enough to decide every rank up to
 ``candidates`` exactly, ties at the end of the list included: if the mate ties with the
 last image listed, at least ``candidates`` non-mated subjects score as high, so the mate is
 not listed whatever lies beyond.
+
+Given a remote executor (a Ray cluster), the search is cut into tasks of whole kernel
+blocks (gallery shards of whole gallery blocks, probe chunks of whole probe blocks): each
+task's top-k is the local kernel's over its shard, and :func:`merge_topk` keeps the best
+``k`` by the kernel's own order (higher score, then lower gallery index), which is a total
+order, so the merged lists equal the local ones bit for bit, ties included.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from fairbench.core.codes import Plan
 from fairbench.core.search import SearchOutcomes
+from fairbench.executors.base import Executor
 from fairbench.kernels.prep import failed_rows
-from fairbench.kernels.search import search_topk
+from fairbench.kernels.search import merge_topk, search_topk
+
+GALLERY_BLOCK = 4096  # the kernel's gallery block: shards are whole blocks (same tiles)
+PROBE_BLOCK = 256  # the kernel's probe block: probe chunks are whole blocks
 
 
 def outcomes_from_topk(
@@ -57,18 +69,62 @@ def outcomes_from_topk(
                           probe_failed, mate_enrolled)
 
 
+def _cuts(n: int, block: int, parts: int) -> list[tuple[int, int]]:
+    """``[0, n)`` in at most ``parts`` ranges of whole ``block``s (the last may be short)."""
+    blocks = -(-n // block)
+    per = -(-blocks // max(1, parts))
+    return [(a * block, min(n, (a + per) * block)) for a in range(0, blocks, per)]
+
+
+def _shard(shared: tuple[np.ndarray, np.ndarray, int, str, str],
+           item: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """One task: probes p0:p1 against gallery rows g0:g1, one core; gallery indices global."""
+    probes, gallery, k, kind, storage = shared
+    p0, p1, g0, g1 = item
+    s, i = search_topk(probes[p0:p1], gallery[g0:g1], k, kind, block=GALLERY_BLOCK,
+                       probe_block=PROBE_BLOCK, threads=1, storage=storage)
+    return s, np.where(i >= 0, i + g0, -1)
+
+
+def sharded_topk(executor: Executor, probes: np.ndarray, gallery: np.ndarray, k: int,
+                 kind: str, storage: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`search_topk` as tasks over gallery shards (and probe chunks), merged exactly
+    (see the module docstring)."""
+    n_p, n_g = len(probes), len(gallery)
+    want = 2 * executor.parallelism()
+    shards = _cuts(n_g, GALLERY_BLOCK, want)
+    chunks = _cuts(n_p, PROBE_BLOCK, max(1, want // len(shards)))
+    shared: Any = executor.put((probes, gallery, k, kind, storage))
+    tasks = [(p0, p1, g0, g1) for p0, p1 in chunks for g0, g1 in shards]
+    parts = executor.map(_shard, tasks, shared)
+    out_s, out_i = [], []
+    for c in range(len(chunks)):
+        mine = parts[c * len(shards):(c + 1) * len(shards)]
+        s, i = merge_topk(np.concatenate([m[0] for m in mine], axis=1),
+                          np.concatenate([m[1] for m in mine], axis=1), k)
+        out_s.append(s)
+        out_i.append(i)
+    return np.concatenate(out_s), np.concatenate(out_i)
+
+
 def run_searches(emb: np.ndarray, plan: Plan, gallery: np.ndarray, probes: np.ndarray,
                  mated: np.ndarray, candidates: int, kind: str, storage: str = "float32",
-                 failed: np.ndarray | None = None) -> SearchOutcomes:
+                 failed: np.ndarray | None = None, executor: Executor | None = None
+                 ) -> SearchOutcomes:
     """Search every probe against the gallery images and collapse to subject ranks.
 
     ``failed`` (per image) marks templates that cannot be scored; by default it is read
-    from the embeddings as the kernels read them.
+    from the embeddings as the kernels read them. A remote ``executor`` runs the search
+    as shard tasks (:func:`sharded_topk`, same lists).
     """
     failed = failed_rows(emb, kind) if failed is None else failed
     per = int(np.bincount(plan.subject[gallery]).max()) if len(gallery) else 1
     k = max(1, min(len(gallery), candidates * per + 1))
-    scores, gidx = search_topk(emb[probes], emb[gallery], k, kind, storage=storage)
+    if executor is not None and executor.remote and len(gallery) and len(probes):
+        scores, gidx = sharded_topk(executor, emb[probes], emb[gallery], k, kind, storage)
+    else:
+        scores, gidx = search_topk(emb[probes], emb[gallery], k, kind, block=GALLERY_BLOCK,
+                                   probe_block=PROBE_BLOCK, storage=storage)
     ok_gallery = np.zeros(plan.n_subjects, dtype=bool)
     ok_gallery[plan.subject[gallery[~failed[gallery]]]] = True
     subj = plan.subject[probes]

@@ -39,4 +39,4 @@ class LocalExecutor(Executor):
         return [call(state, item) for item in items]
 
     def record(self) -> dict[str, Any]:
-        return {"name": self.name, "nodes": 1, "cpus": self.parallelism()}
+        return {"name": self.name, "cpus": self.parallelism(), "nodes_used": 1}

@@ -43,7 +43,7 @@ def identification(inp: Inputs, progress: bool = True) -> RunParts:
         if len(gal) == 0:
             continue
         outcomes[name] = run_searches(tpl.embeddings, plan, gal, probes, mated, ic.candidates,
-                                      inp.similarity, ic.storage, failed)
+                                      inp.similarity, ic.storage, failed, inp.executor)
         sizes[name] = int(keep.sum())
     inp.timings["scoring"] = time.perf_counter() - t
     t = time.perf_counter()

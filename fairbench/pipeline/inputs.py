@@ -19,6 +19,7 @@ from fairbench.config import Config
 from fairbench.data.load import Dataset, load_dataset, simulated_dataset
 from fairbench.data.paths import cache_root
 from fairbench.errors import MatcherError
+from fairbench.executors import Executor, LocalExecutor
 from fairbench.matchers.base import Matcher, MatcherInfo, build_matcher
 from fairbench.matchers.precomputed import InMemoryMatcher
 from fairbench.metrics.reference import check_configured
@@ -39,6 +40,8 @@ class Inputs:
     timings: dict[str, float] = field(default_factory=dict)
     t0: float = 0.0
     notes: list[str] = field(default_factory=list)  # what the run must say about itself
+    #: where kernels (and extraction) hand their work; the caller opens and closes it
+    executor: Executor = field(default_factory=LocalExecutor)
 
     @property
     def similarity(self) -> str:
@@ -58,11 +61,15 @@ def matcher_record(inp: Inputs) -> dict[str, Any]:
 
 
 def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool = True,
-                 dataset: Dataset | None = None, source: str | None = None) -> Inputs:
+                 dataset: Dataset | None = None, source: str | None = None,
+                 executor: Executor | None = None) -> Inputs:
     """Load the dataset and matcher (or take the given ones) and extract every template.
 
     A matcher that gives scores instead of templates (``gives_scores``) gets no templates
-    here: its pipeline reads its comparisons (:mod:`fairbench.pipeline.scores`)."""
+    here: its pipeline reads its comparisons (:mod:`fairbench.pipeline.scores`).
+    ``executor`` (default: local) is where the run's kernels send their work; the caller
+    closes it."""
+    executor = executor or LocalExecutor()
     t0 = time.perf_counter()
     created = provenance.utc_now()
     timings: dict[str, float] = {}
@@ -94,7 +101,7 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
     timings["load"] = time.perf_counter() - t0
     if scored:
         return Inputs(config, dataset, matcher, info, no_templates(0), created, source,
-                      timings, t0)
+                      timings, t0, executor=executor)
     t1 = time.perf_counter()
     cache = None
     if config.cache.enabled and matcher.needs_images:
@@ -105,7 +112,7 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
                             config.dataset.max_image_pixels)
     timings["templates"] = time.perf_counter() - t1
     return Inputs(config, dataset, matcher, info, tpl, created, source, timings, t0,
-                  transient_notes(tpl.failure_reason, info.name))
+                  transient_notes(tpl.failure_reason, info.name), executor)
 
 
 def transient_notes(reasons: list[str], matcher: str) -> list[str]:

@@ -80,7 +80,7 @@ def base_record(inp: Inputs, mode: str, suffix: str, comparisons: dict[str, int]
         "mode": mode,
         "created_utc": inp.created.isoformat(),
         "simulated": config.dataset.simulate is not None,
-        "provenance": provenance.collect(),
+        "provenance": {**provenance.collect(), "executor": inp.executor.record()},
         "config": config.resolved(),
         "config_hash": cfg_hash,
         "dataset": {

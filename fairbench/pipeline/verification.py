@@ -45,7 +45,7 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
     fixed = [float(np.float32(from_native(v, inp.similarity))) for v in vc.fixed_thresholds]
     counts, failed = count_verification(tpl.embeddings, inp.similarity, plan, fixed,
                                         vc.target_fmr, vc.histogram_bins, vc.block_size,
-                                        vc.storage)
+                                        vc.storage, executor=inp.executor)
     inp.timings["scoring"] = time.perf_counter() - t
     t = time.perf_counter()
     s = config.settings()

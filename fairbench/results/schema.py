@@ -56,12 +56,32 @@ class CaptureRecord(_Model):
     measured: bool = True  # False: comparisons were given (score files), not acquired here
 
 
+class ExecutorRecord(BaseModel):
+    """Where the work ran (``executor:``; not in the config hash, so recorded here).
+
+    Every executor gives ``name``, ``cpus`` (the CPUs the run could use at once) and
+    ``nodes_used``; a cluster executor adds its own keys (Ray: ``address``,
+    ``ray_version``, ``cluster_nodes``, ``cluster_cpus``, ``tasks``, ``workers_used``)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    cpus: int
+    nodes_used: int
+
+
+class ProvenanceRecord(BaseModel):
+    """Versions, git state, machine; open to more keys (only ``executor`` is typed)."""
+
+    model_config = ConfigDict(extra="allow")
+    executor: ExecutorRecord | None = None  # absent in runs before the executor seam
+
+
 class _Common(_Model):
     run_id: str
     mode: str
     created_utc: str
     simulated: bool = False
-    provenance: dict[str, Any]
+    provenance: ProvenanceRecord
     config: dict[str, Any]
     config_hash: str
     dataset: DatasetRecord
