@@ -22,6 +22,20 @@ from fairbench.provenance import sha256_file
 
 Channels = float | tuple[float, float, float]
 
+_INTRA_OP_THREADS = 0  # 0: ONNX Runtime's default (one thread per physical core)
+
+
+def set_intra_op_threads(n: int) -> None:
+    """Intra-op threads of the sessions :func:`open_session` opens from now on (0: ONNX
+    Runtime's default). Template extraction sizes it to the cores it runs on."""
+    global _INTRA_OP_THREADS
+    _INTRA_OP_THREADS = max(0, int(n))
+
+
+def intra_op_threads() -> int:
+    """The intra-op thread count new sessions get (0: ONNX Runtime's default)."""
+    return _INTRA_OP_THREADS
+
 
 class InputSpec(BaseModel):
     """A model's input tensor; a pixel p becomes ``(p * scale - mean) / std``."""
@@ -105,7 +119,10 @@ def open_session(path: Path, sha256: str | None, providers: Sequence[str], key: 
         raise MatcherError(f"{key}: {path} has sha256 {sha}, but the config pins "
                            f"{sha256.lower()}; refusing to run on a different file")
     try:
-        session = ort.InferenceSession(str(path), providers=usable_providers(providers))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = _INTRA_OP_THREADS
+        session = ort.InferenceSession(str(path), sess_options=options,
+                                       providers=usable_providers(providers))
     except MatcherError:
         raise
     except Exception as exc:

@@ -1,29 +1,29 @@
 """Templates: embeddings for every image, extracted in batches and cached on disk.
 
-The cache is keyed by (matcher fingerprint, sha256 of the image bytes), one small file per
-image written atomically, so a rerun or an interrupted run resumes without recomputing.
-A damaged entry (truncated, empty, not the matcher's embedding size) is deleted and
-recomputed. Images are read batch by batch, never all at once. An unreadable image, one too
-large, or a face not found is a recorded outcome, never a crash.
+The cache (:class:`TemplateCache`, in :mod:`fairbench.extraction`) is keyed by (matcher
+fingerprint, sha256 of the image bytes), one small file per image written atomically, so a
+rerun or an interrupted run resumes without recomputing. A damaged entry (truncated, empty,
+not the matcher's embedding size) is deleted and recomputed. Images are read batch by batch,
+never all at once; batches run on every core (:mod:`fairbench.parallel`). An unreadable
+image, one too large, or a face not found is a recorded outcome, never a crash.
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from fairbench.core.codes import ImageRecord
 from fairbench.errors import FairbenchError
-from fairbench.matchers.base import UNREADABLE, FaceResult, Matcher, read_bytes
+from fairbench.extraction import TemplateCache, chunks_of
+from fairbench.matchers.base import FaceResult, Matcher
 from fairbench.matchers.images import MAX_PIXELS
-from fairbench.results.folder import atomic_write
 
 
 @dataclass
@@ -37,82 +37,11 @@ class Templates:
     n_faces: np.ndarray
     cache_hits: int = 0
     computed: int = 0
+    #: how extraction ran: workers, threads per worker, where (see fairbench.parallel)
+    execution: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.acquired)
-
-
-class TemplateCache:
-    """One folder per matcher fingerprint; one ``.npz`` per image key."""
-
-    def __init__(self, root: Path, fingerprint: str, dim: int | None = None) -> None:
-        self.dir = Path(root) / fingerprint[:24]
-        self.dim = dim  # the matcher's embedding size: other entries are damaged
-        self.repaired = 0
-
-    def _path(self, key: str) -> Path:
-        safe = key.replace(":", "_").replace("/", "_")
-        return self.dir / safe[:2] / f"{safe}.npz"
-
-    def get(self, key: str) -> FaceResult | None:
-        """The cached result, or None (absent, or damaged: then the entry is deleted)."""
-        p = self._path(key)
-        if not p.is_file():
-            return None
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                emb = np.asarray(z["embedding"], dtype=np.float32) if meta["acquired"] \
-                    else None
-            if emb is not None and (emb.ndim != 1 or emb.size == 0 or
-                                    (self.dim is not None and emb.size != self.dim) or
-                                    not np.all(np.isfinite(emb))):
-                raise ValueError("not an embedding of this matcher")
-            box = tuple(float(x) for x in meta["face_box"]) if meta.get("face_box") else None
-            res = FaceResult(embedding=emb, failure_reason=meta.get("failure_reason"),
-                             detector_score=meta.get("detector_score"),
-                             face_box=box,  # type: ignore[arg-type]
-                             n_faces=meta.get("n_faces"))
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
-                zlib.error, json.JSONDecodeError):
-            p.unlink(missing_ok=True)  # damaged: recomputed now, rewritten below
-            self.repaired += 1
-            return None
-        return res
-
-    def put(self, key: str, res: FaceResult) -> None:
-        """Store atomically (temp file, then rename); transient errors are not cached.
-
-        A cache that cannot be written (a full disk, no permission) is a clear error, and
-        leaves no partial file behind.
-        """
-        if res.failure_reason and res.failure_reason.startswith("error:"):
-            return
-        p = self._path(key)
-        meta = {
-            "acquired": res.acquired,
-            "failure_reason": res.failure_reason,
-            "detector_score": None if res.detector_score is None else float(res.detector_score),
-            "face_box": None if res.face_box is None else [float(x) for x in res.face_box],
-            "n_faces": res.n_faces,
-        }
-        emb = res.embedding if res.acquired else np.zeros(0, np.float32)
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(p, lambda f: np.savez(f, embedding=emb,
-                                               meta=np.array(json.dumps(meta))))
-        except OSError as exc:
-            raise FairbenchError(
-                f"cannot write the template cache under {self.dir} ({exc.strerror}); free "
-                "space, set FAIRBENCH_CACHE elsewhere, or run with cache: {enabled: false}"
-            ) from None
-
-
-def _embed(matcher: Matcher, records: Sequence[ImageRecord],
-           blobs: Sequence[bytes | None], max_pixels: int) -> list[FaceResult]:
-    if matcher.needs_images:
-        return matcher.embed_bytes(list(blobs), max_pixels)
-    return [matcher.checked(r) for r in matcher.embed_records(records)]
 
 
 def extract_templates(
@@ -122,43 +51,46 @@ def extract_templates(
     batch_size: int = 16,
     progress: bool = True,
     max_pixels: int = MAX_PIXELS,
+    workers: int | None = None,
+    executor: Any = None,
+    build: tuple[str, dict[str, Any]] | None = None,
 ) -> Templates:
-    """Embed every record (cached where possible), in manifest order, one batch at a time."""
+    """Embed every record (cached where possible), in manifest order, batch by batch.
+
+    ``workers`` (None: every core; 1: sequential, in this process) and the matcher decide
+    how (see :mod:`fairbench.parallel`): worker processes for a matcher that ``build``
+    names (``(name, params)``: each worker builds its own), otherwise this process, with a
+    reader thread that reads, looks up and decodes the next batch while this one is
+    embedded. A remote ``executor`` (one with ``remote = True``, e.g. Ray) runs the
+    batches on its workers instead. Every path embeds the same batches: the outcomes are
+    identical to the sequential ones.
+    """
+    from fairbench.parallel import run_extraction
+
+    chunks = chunks_of(records, batch_size)
     n = len(records)
     results: list[FaceResult | None] = [None] * n
     hits = computed = 0
-    use_cache = cache is not None and matcher.needs_images
     bar = tqdm(total=n, desc="templates", unit="img", disable=not progress)
-    for start in range(0, n, batch_size):
-        todo: list[tuple[int, str, bytes | None]] = []
-        for k in range(start, min(n, start + batch_size)):
-            rec = records[k]
-            data = read_bytes(rec.path) if matcher.needs_images else None
-            if matcher.needs_images and data is None:
-                results[k] = FaceResult.failed(UNREADABLE)
-                continue
-            key = matcher.cache_key(rec, data)
-            cached = cache.get(key) if use_cache and cache is not None else None
-            if cached is not None:
-                results[k] = cached
-                hits += 1
-            else:
-                todo.append((k, key, data))
-        if todo:
-            out = _embed(matcher, [records[k] for k, _, _ in todo], [d for _, _, d in todo],
-                         max_pixels)
-            for (k, key, _), res in zip(todo, out):
+    plan = run_extraction(matcher, chunks, cache, max_pixels, workers, executor, build)
+    try:
+        for outcomes in plan.results:
+            for k, res, hit in outcomes:
                 results[k] = res
-                if use_cache and cache is not None:
-                    cache.put(key, res)
-            computed += len(todo)
-        bar.update(min(n, start + batch_size) - start)
-    bar.close()
-    return _assemble(matcher, results, hits, computed)
+                hits += hit is True
+                computed += hit is False
+            bar.update(len(outcomes))
+    finally:  # an interrupt here stops the workers and the reader at once
+        bar.close()
+        close = getattr(plan.results, "close", None)
+        if close is not None:
+            close()
+    return _assemble(matcher, results, hits, computed, plan.record)
 
 
 def _assemble(
-    matcher: Matcher, results: list[FaceResult | None], hits: int, computed: int
+    matcher: Matcher, results: list[FaceResult | None], hits: int, computed: int,
+    execution: dict[str, Any] | None = None,
 ) -> Templates:
     dims = {r.embedding.shape[0] for r in results if r is not None and r.acquired}
     if len(dims) > 1:
@@ -182,7 +114,10 @@ def _assemble(
             score[k] = r.detector_score
         if r.n_faces is not None:
             faces[k] = r.n_faces
-    return Templates(emb, acquired, reasons, score, faces, hits, computed)
+    return Templates(emb, acquired, reasons, score, faces, hits, computed, execution or {})
+
+
+__all__ = ["PairScoreCache", "TemplateCache", "Templates", "extract_templates"]
 
 
 class PairScoreCache:

@@ -89,6 +89,7 @@ class Config(_Strict):
         data = self.resolved()
         for local in MACHINE_LOCAL:
             data.pop(local, None)
+        data["matcher"].pop("workers", None)  # how many cores extract: the same templates
         return config_hash(data)
 
 

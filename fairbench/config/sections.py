@@ -123,6 +123,10 @@ class MatcherConfig(_Strict):
     name: str = "dlib"
     batch_size: int = Field(16, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    #: template extraction's parallelism: worker processes (dlib) or library threads (ONNX
+    #: Runtime); None = every core, 1 = sequential. The templates are identical whatever
+    #: it is, so it is left out of the config hash; run.json records what ran
+    workers: int | None = Field(None, ge=1)
 
 
 class BootstrapConfig(_Strict):

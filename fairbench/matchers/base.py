@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from fairbench.core.codes import ImageRecord
 from fairbench.core.scale import ScoreKind, Similarity
 from fairbench.errors import MatcherError
-from fairbench.matchers.images import MAX_PIXELS, UNREADABLE, decode
+from fairbench.matchers.images import MAX_PIXELS, UNREADABLE, Decoded, decode
 from fairbench.provenance import file_sha256
 
 #: Failure reasons a matcher may record for an image (free text after ``error:``).
@@ -122,6 +122,12 @@ class Matcher(ABC):
     Params: ClassVar[type[StrictParams]] = StrictParams
     similarity: ClassVar[Similarity] = "cosine"
     needs_images: ClassVar[bool] = True
+    #: how template extraction puts many cores to work with this matcher: "processes"
+    #: (one matcher per worker process; the default, safe for any plugin), "threads" (one
+    #: matcher in this process, whose libraries run their own threads, sized to the
+    #: machine: ONNX Runtime's intra-op pool) or "serial" (one matcher in this process,
+    #: one call at a time: a client of a server that sets its own concurrency)
+    parallelism: ClassVar[Literal["processes", "threads", "serial"]] = "processes"
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -168,12 +174,14 @@ class Matcher(ABC):
         """Read and embed the images of ``records``; unreadable ones become failures."""
         return self.embed_bytes([read_bytes(r.path) for r in records])
 
-    def embed_bytes(self, blobs: Sequence[bytes | None], max_pixels: int = MAX_PIXELS
-                    ) -> list[FaceResult]:
+    def embed_bytes(self, blobs: Sequence[bytes | Decoded | None],
+                    max_pixels: int = MAX_PIXELS) -> list[FaceResult]:
         """Decode (one at a time, each within ``max_pixels``) and embed encoded images;
         undecodable or too large ones become recorded failures. Decoded images are handed
         to :meth:`embed_batch` in groups of at most ``max_pixels`` pixels in all, so memory
-        stays bounded whatever the batch size."""
+        stays bounded whatever the batch size. An entry may come already decoded (a
+        :class:`~fairbench.matchers.images.Decoded`, by a reader thread that decodes ahead
+        with the same ``max_pixels``): the outcome is the same."""
         results: list[FaceResult | None] = [None] * len(blobs)
         images: list[np.ndarray] = []
         where: list[int] = []
@@ -188,7 +196,7 @@ class Matcher(ABC):
             pixels = 0
 
         for k, data in enumerate(blobs):
-            d = decode(data, max_pixels)
+            d = data if isinstance(data, Decoded) else decode(data, max_pixels)
             if d.image is None:
                 results[k] = FaceResult.failed(d.failure or UNREADABLE)
                 continue

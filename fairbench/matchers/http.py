@@ -95,6 +95,7 @@ class HttpMatcher(Matcher):
 
     name = "http"
     Params = HttpParams
+    parallelism = "serial"  # the server sets the pace: `concurrency` calls at a time
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

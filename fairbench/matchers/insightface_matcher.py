@@ -94,6 +94,7 @@ class InsightFaceMatcher(Matcher):
 
     name: ClassVar[str] = "insightface"
     Params: ClassVar[type[StrictParams]] = InsightFaceParams
+    parallelism = "threads"  # ONNX Runtime sessions, in this process
     similarity = "cosine"
 
     def __init__(self, **params: Any) -> None:

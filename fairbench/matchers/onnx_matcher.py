@@ -62,6 +62,7 @@ class OnnxMatcher(Matcher):
 
     name = "onnx"
     Params = OnnxParams
+    parallelism = "threads"  # ONNX Runtime and OpenCV threads, sized to the machine
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -20,9 +20,11 @@ from fairbench.data.load import Dataset, load_dataset, simulated_dataset
 from fairbench.data.paths import cache_root
 from fairbench.errors import MatcherError
 from fairbench.executors import Executor, LocalExecutor
+from fairbench.extraction import thread_budget
 from fairbench.matchers.base import Matcher, MatcherInfo, build_matcher
 from fairbench.matchers.precomputed import InMemoryMatcher
 from fairbench.metrics.reference import check_configured
+from fairbench.parallel import resolve_workers
 from fairbench.templates import TemplateCache, Templates, extract_templates
 
 
@@ -72,7 +74,6 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
     executor = executor or LocalExecutor()
     t0 = time.perf_counter()
     created = provenance.utc_now()
-    timings: dict[str, float] = {}
     if dataset is None and config.dataset.simulate is not None:
         dataset, sim = simulated_dataset(config.dataset)
         matcher = matcher or InMemoryMatcher(
@@ -82,6 +83,18 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
     if matcher is None:
         matcher = build_matcher(config.matcher.name, config.matcher.params)
         source = source or "config"
+    with thread_budget(resolve_workers(config.matcher.workers)):  # sessions opened here
+        return _load_and_extract(config, matcher, progress, dataset, source, t0, created,
+                                 executor)
+
+
+def _load_and_extract(config: Config, matcher: Matcher, progress: bool,
+                      dataset: Dataset | None, source: str | None, t0: float,
+                      created: datetime, executor: Executor) -> Inputs:
+    timings: dict[str, float] = {}
+    # a matcher the config names is rebuilt the same way in extraction's worker processes
+    build = (config.matcher.name, dict(config.matcher.params)) if source == "config" \
+        else None
     scored = gives_scores(matcher)
     if dataset is None:
         dataset = load_dataset(config.dataset, require_files=matcher.needs_images,
@@ -109,7 +122,8 @@ def stage_inputs(config: Config, matcher: Matcher | None = None, progress: bool 
                               matcher.fingerprint(), info.embedding_size)
     tpl = extract_templates(matcher, dataset.manifest.records(), cache,
                             config.matcher.batch_size, progress,
-                            config.dataset.max_image_pixels)
+                            config.dataset.max_image_pixels, config.matcher.workers,
+                            executor, build)
     timings["templates"] = time.perf_counter() - t1
     return Inputs(config, dataset, matcher, info, tpl, created, source, timings, t0,
                   transient_notes(tpl.failure_reason, info.name), executor)

@@ -98,6 +98,7 @@ def base_record(inp: Inputs, mode: str, suffix: str, comparisons: dict[str, int]
             "n_images": len(tpl), "n_acquired": int(tpl.acquired.sum()),
             "failure_reasons": dict(Counter(r for r in tpl.failure_reason if r)),
             "cache_hits": tpl.cache_hits, "computed": tpl.computed,
+            **({"extraction": tpl.execution} if tpl.execution else {}),
         },
         "comparisons": comparisons,
         "operating_points": [p.to_dict() for p in points],

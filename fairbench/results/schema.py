@@ -53,6 +53,8 @@ class CaptureRecord(_Model):
     cache_hits: int
     computed: int
     stage: dict[str, Any] | None = None  # capture stress / liveness / transaction summary
+    #: how templates were extracted: mode, worker processes, threads per worker, ...
+    extraction: dict[str, Any] | None = None
     measured: bool = True  # False: comparisons were given (score files), not acquired here
 
 
