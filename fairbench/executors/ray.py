@@ -35,6 +35,14 @@ S = TypeVar("S")
 INSTALL = ('pip install "fairbench[ray]" (from a checkout: pip install -e ".[ray]")')
 
 
+def ray_installed() -> bool:
+    """Whether ``import ray`` can work here (checked without importing it)."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # sys.modules["ray"] = None: imports are blocked
+        return False
+
+
 def ray_missing() -> ConfigError:
     """The error for ``executor.name: ray`` where Ray is not installed."""
     return ConfigError(f"executor.name: ray needs Ray, which is not installed here: {INSTALL}")
@@ -78,7 +86,7 @@ class RayExecutor(Executor):
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None,
                  max_retries: int = 3) -> None:
-        if importlib.util.find_spec("ray") is None:
+        if not ray_installed():
             raise ray_missing()
         self.address = address
         self.num_cpus = num_cpus

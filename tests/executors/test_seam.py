@@ -1,0 +1,200 @@
+"""The executor seam without Ray: config, registry, the clear 'install Ray' error, and the
+exact reductions the kernels hand a remote executor (checked with an in-process one)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from fairbench.config import ExecutorConfig, load_config_dict
+from fairbench.errors import ConfigError
+from fairbench.executors import LocalExecutor, open_executor
+from fairbench.registry import executors
+
+SIM = {"dataset": {"simulate": {"n_subjects": 300, "groups": 3, "dim": 16, "seed": 2}},
+       "matcher": {"name": "simulated"}}
+
+
+class InlineRemote(LocalExecutor):
+    """Runs here, but says it is remote: kernels then cut their work into bands and shards
+    exactly as for a cluster, so the reductions are checked without starting one."""
+
+    name = "inline-remote"
+    remote = True
+
+    def __init__(self, parallel: int = 3, **_: object) -> None:
+        self.parallel = parallel
+        self.calls = 0
+
+    def parallelism(self) -> int:
+        return self.parallel
+
+    def map(self, fn, items, shared=None):  # type: ignore[no-untyped-def]
+        self.calls += len(items)
+        return super().map(fn, items[::-1], shared)[::-1]  # out of order, merged in order
+
+
+def test_the_section_is_strict_and_names_its_key():
+    cfg = load_config_dict({**SIM, "executor": {"name": "ray", "address": "ray://head:10001",
+                                                "num_cpus": 8}})
+    assert cfg.executor.address == "ray://head:10001" and cfg.executor.num_cpus == 8
+    bad = [({"name": "local", "address": "auto"}, "executor: .*executor.address is for a"),
+           ({"name": "ray", "address": "head:10001"}, "executor.address: String should"),
+           ({"name": "ray", "num_cpus": 0}, "executor.num_cpus: Input should be greater"),
+           ({"name": "ray", "nodes": 3}, "executor.nodes: unknown key")]
+    for section, msg in bad:
+        with pytest.raises(ConfigError) as e:
+            load_config_dict({**SIM, "executor": section})
+        assert e.match(msg), e.value.render()
+    with pytest.raises(ConfigError, match="executor.name: unknown executor 'rey'. Did you "
+                                          "mean 'ray'"):
+        open_executor(ExecutorConfig(name="rey"))
+
+
+def test_the_executor_is_recorded_but_not_hashed():
+    a = load_config_dict(dict(SIM))
+    b = load_config_dict({**SIM, "executor": {"name": "ray", "address": "auto"}})
+    assert a.hash() == b.hash()
+    assert b.resolved()["executor"] == {"name": "ray", "address": "auto", "num_cpus": None}
+    assert a.resolved()["executor"]["name"] == "local"
+    c = load_config_dict({**SIM, "verification": {"histogram_bins": 128}})
+    assert c.hash() != a.hash()  # what the run computes still changes the hash
+
+
+def test_builtins_load_through_entry_points():
+    assert {"local", "ray"} <= set(executors.names())
+    assert executors.get("local") is LocalExecutor
+
+
+def test_local_executor_maps_in_order_and_builds_state_once():
+    built = []
+
+    def make():
+        built.append(1)
+        return {"scale": 3}
+
+    with open_executor() as ex:
+        assert ex.map(lambda s, x: s + x, [1, 2, 3], shared=10) == [11, 12, 13]
+        assert ex.map_with_state(make, lambda st, x: st["scale"] * x, [1, 2]) == [3, 6]
+        assert ex.map_with_state(make, lambda st, x: x, []) == []
+        assert built == [1]
+        assert ex.record() == {"name": "local", "cpus": ex.parallelism(), "nodes_used": 1}
+
+
+def test_ray_missing_is_one_clear_message_and_exit_2(monkeypatch, tmp_path, capsys):
+    from fairbench import cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dataset: {simulate: {n_subjects: 50}}\nmatcher: {name: simulated}\n"
+                   "executor: {name: ray, address: local}\n")
+    monkeypatch.setattr("sys.argv", ["fairbench", "run", str(cfg), "-o", str(tmp_path / "o"),
+                                     "--no-progress"])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2, err
+    assert "Traceback" not in err
+    assert 'executor.name: ray needs Ray, which is not installed here: pip install ' \
+           '"fairbench[ray]" (from a checkout: pip install -e ".[ray]")' in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture()
+def inline(monkeypatch):
+    ex = InlineRemote()
+    executors.register("inline-remote", lambda **_: ex)
+    yield ex
+    executors.unregister("inline-remote")
+
+
+def _tables(run) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {k: v.to_csv(index=False, lineterminator="\n") for k, v in run.tables.items()}
+
+
+def test_row_bands_through_an_executor_give_the_local_counts(inline, monkeypatch, tmp_path):
+    """Both passes as bands (a sampled floor in the top bin forces the second, exact pass),
+    failed templates included: counts and tables equal local."""
+    import fairbench
+    from fairbench.engine import allpairs
+    from fairbench.engine.allpairs import count_verification
+    from fairbench.kernels.stream import row_bands
+    from fairbench.plan import make_plan
+
+    monkeypatch.setattr(allpairs, "_estimated_floor", lambda inp, plan, binning, *a:
+                        binning.bins - 1)
+    cfg = {**SIM, "verification": {"target_fmr": [1e-2, 1e-3], "block_size": 64,
+                                   "fixed_thresholds": [0.05], "bootstrap": {"replicates": 20},
+                                   "permutations": 9}}
+    local = fairbench.run(cfg, tmp_path / "a", progress=False)
+    remote = fairbench.run({**cfg, "executor": {"name": "inline-remote"}}, tmp_path / "b",
+                           progress=False)
+    bands = row_bands(600, 64, 2 * inline.parallelism())
+    assert len(bands) == 6 and inline.calls == 2 * len(bands)  # two passes, six bands each
+    assert _tables(local) == _tables(remote)
+    (_, ca), (_, cb) = local.arrays, remote.arrays
+    assert np.array_equal(ca.hist, cb.hist)
+    assert np.array_equal(ca.mated_s, cb.mated_s) and ca.kept_floor_bin == cb.kept_floor_bin
+    key = lambda c: sorted(zip(c.kept_i.tolist(), c.kept_j.tolist(), c.kept_s.tolist()))  # noqa: E731
+    assert key(ca) == key(cb)
+    assert remote.record["provenance"]["executor"]["name"] == "inline-remote"
+
+    rng = np.random.default_rng(0)
+    import pandas as pd
+
+    n = 400
+    frame = pd.DataFrame({"subject_id": (np.arange(n) // 2).astype(str),
+                          "image_id": np.arange(n).astype(str), "g": rng.integers(0, 2, n)})
+    plan = make_plan(frame, ["g"], {})
+    emb = rng.standard_normal((n, 8)).astype(np.float32)
+    emb[[3, 200]] = np.nan
+    for kind in ("cosine", "euclidean"):
+        whole, fa = count_verification(emb, kind, plan, [], [0.05], 256, 64, threads=2)
+        parts, fb = count_verification(emb, kind, plan, [], [0.05], 256, 64, executor=inline)
+        assert np.array_equal(whole.hist, parts.hist)
+        assert np.array_equal(whole.mated_s, parts.mated_s) and np.array_equal(fa, fb)
+        assert key(whole) == key(parts)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "euclidean"])
+def test_gallery_shards_merge_to_the_local_top_k_ties_included(monkeypatch, kind):
+    """Integer templates tie everywhere: the merged lists equal the local kernel's bit for
+    bit (shards of several whole blocks, probe chunks, failed rows on both sides)."""
+    from fairbench.engine import search as es
+    from fairbench.kernels.search import search_topk
+
+    monkeypatch.setattr(es, "GALLERY_BLOCK", 32)
+    monkeypatch.setattr(es, "PROBE_BLOCK", 16)
+    rng = np.random.default_rng(1)
+    gallery = rng.integers(-1, 2, (300, 4)).astype(np.float32)
+    probes = rng.integers(-1, 2, (90, 4)).astype(np.float32)
+    gallery[[5, 77]] = np.nan
+    probes[4] = np.nan
+    gallery[9] = 0
+    for k in (1, 7, 40):
+        want = search_topk(probes, gallery, k, kind, block=32, probe_block=16, threads=2)
+        got = es.sharded_topk(InlineRemote(parallel=4), probes, gallery, k, kind)
+        assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1]), k
+        if k > 1:  # the case is really one of ties, across shards
+            starts = [a for a, _ in es._cuts(300, 32, 8)]
+            assert len(starts) > 2
+            shard = np.searchsorted(starts, want[1], side="right")
+            tied = (want[0][:, :-1] == want[0][:, 1:]) & np.isfinite(want[0][:, 1:])
+            assert (tied & (shard[:, :-1] != shard[:, 1:])).any()
+
+
+def test_a_1n_run_through_an_executor_gives_the_local_tables(inline, monkeypatch, tmp_path):
+    import fairbench
+    from fairbench.engine import search as es
+
+    monkeypatch.setattr(es, "GALLERY_BLOCK", 64)  # several shards on a small gallery
+    cfg = {"dataset": {"simulate": {"n_subjects": 400, "groups": 3, "dim": 8, "seed": 3,
+                                    "images_per_subject": 3}},
+           "matcher": {"name": "simulated"}, "identification": {"bootstrap": {"replicates": 20}}}
+    local = fairbench.run(cfg, tmp_path / "a", progress=False)
+    remote = fairbench.run({**cfg, "executor": {"name": "inline-remote"}}, tmp_path / "b",
+                           progress=False)
+    assert inline.calls > 4
+    assert _tables(local) == _tables(remote)
