@@ -60,13 +60,16 @@ def count_verification(
     max_kept: int = 50_000_000,
     max_hist_bytes: int = 2 << 30,
     executor: Executor | None = None,
+    device: str = "cpu",
+    precision: str = "float32",
 ) -> tuple[VerificationCounts, np.ndarray]:
     """Stream every pair once (twice only if the sampled floor was too high); see module doc.
 
     Returns the counts (genuine scores aligned with ``plan.mated_i/j``) and each image's
     failed flag as the kernel saw it (non-finite, or a zero norm for cosine). A remote
     ``executor`` runs each pass as row-band tasks (same counts); otherwise ``threads``
-    worker threads run here.
+    worker threads run here. ``device="cuda"`` runs each pass on this machine's GPU
+    (:func:`fairbench.kernels.device.allpairs.device_stream`, products in ``precision``).
     """
     S = plan.n_strata
     P = n_pair_slots(S)
@@ -93,6 +96,12 @@ def count_verification(
         shared = executor.put((inp, pidx, P, binning.lo, binning.hi, bins, block))
 
     def one_pass(floor: int) -> StreamResult:
+        if device != "cpu":  # the same counts from the device kernel (its own tile size)
+            from fairbench.kernels.device.allpairs import device_stream
+
+            return device_stream(inp, pidx, P, binning.lo, binning.hi, bins, floor,
+                                 block=8192 if device == "cuda" else block, device=device,
+                                 precision=precision)
         if shared is None:
             return stream(inp, pidx, P, binning.lo, binning.hi, bins, floor, block, threads)
         assert executor is not None
@@ -115,9 +124,9 @@ def count_verification(
     res.kept_i = res.kept_j = None  # type: ignore[assignment]  # free before the swap
     swap = ki > kj
     ki[swap], kj[swap] = kj[swap], ki[swap]
-    rows = np.repeat(np.arange(inp.n), inp.mate_end - np.arange(inp.n) - 1)
-    cols = np.concatenate([np.arange(k + 1, e) for k, e in enumerate(inp.mate_end)]
-                          ) if inp.n else rows
+    per_row = inp.mate_end - np.arange(inp.n) - 1
+    rows = np.repeat(np.arange(inp.n), per_row)
+    cols = rows + 1 + np.arange(len(rows)) - np.repeat(inp.gen_off, per_row)
     gi, gj = o[rows], o[cols.astype(np.int64)]
     gi, gj = np.minimum(gi, gj), np.maximum(gi, gj)
     srt = np.lexsort((gj, gi))

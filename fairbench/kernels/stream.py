@@ -40,6 +40,7 @@ class StreamInput:
     n_genuine: int
     failed_orig: np.ndarray  # (N,) bool, original order
     any_failed: bool
+    run_end: np.ndarray  # (N,) int64: columns k .. run_end[k]-1 share column k's stratum
 
     @property
     def n(self) -> int:
@@ -87,32 +88,61 @@ def prepare_stream(
     mate_end = np.repeat(ends, ends - starts).astype(np.int64)
     per_row = mate_end - np.arange(len(order)) - 1
     gen_off = np.r_[0, np.cumsum(per_row)[:-1]].astype(np.int64) if len(order) else per_row
+    st = np.asarray(stratum, dtype=np.int32)[order]
+    r_starts = np.flatnonzero(np.r_[True, st[1:] != st[:-1]]) if len(st) else st
+    r_ends = np.r_[r_starts[1:], len(st)]
+    run_end = np.repeat(r_ends, r_ends - r_starts).astype(np.int64)
     return StreamInput(
-        x, kind, order.astype(np.int64), np.asarray(stratum, dtype=np.int32)[order],
-        failed[order], norm, sq[order], mate_end, gen_off, int(per_row.sum()), failed,
-        bool(failed.any()),
+        x, kind, order.astype(np.int64), st, failed[order], norm, sq[order], mate_end,
+        gen_off, int(per_row.sum()), failed, bool(failed.any()), run_end,
     )
 
 
 @njit(nogil=True, cache=True)
-def fold_tile(
-    S, r0, c0, diag, stratum, pidx, lo, scale, nbins, hist, floor_bin,
-    ki, kj, ks, mate_end, gen_off, gen, failed, sq, euclid,
-):  # pragma: no cover - compiled
-    """Fold one strip of a tile into counts; returns how many impostor pairs were kept.
-
-    Failed templates arrive as NaN rows, so their products are NaN and fall into bin 0
-    without a test per element; the rare kept pair and the genuine range check ``failed``
-    explicitly and store minus infinity. Written as flat loops on purpose: numba did not
-    inline small helpers here, and calling them cost several times the loop itself.
-    """
+def bin_strip(S, r0, c0, sq, euclid, lo, scale, nbins, B):  # pragma: no cover - compiled
+    """Every score of a strip to its bin, by the rule of ``Binning.index``: one plain loop
+    per row, which the compiler vectorises. NaN products (failed templates) and minus
+    infinity land in bin 0."""
     h, w = S.shape
-    nk = 0
     two = np.float32(2.0)
     zero = np.float32(0.0)
-    top = nbins - 1
+    ftop = np.float64(nbins - 1)
+    for a in range(h):
+        r = S[a]
+        out = B[a]
+        if euclid:
+            sqi = sq[r0 + a]
+            for j in range(w):
+                d2 = sqi + sq[c0 + j] - two * r[j]
+                d2 = zero if d2 < zero else d2  # NaN stays NaN
+                x = (np.float64(-np.sqrt(d2)) - lo) * scale
+                x = x if x > 0.0 else 0.0  # also NaN
+                out[j] = np.int32(x if x < ftop else ftop)
+        else:
+            for j in range(w):
+                x = (np.float64(r[j]) - lo) * scale
+                x = x if x > 0.0 else 0.0
+                out[j] = np.int32(x if x < ftop else ftop)
+
+
+@njit(nogil=True, cache=True)
+def fold_tile(
+    B, r0, c0, diag, stratum, pidx, nbins, hist, S, mate_end, gen_off, gen, failed, sq,
+    euclid, run_end,
+):  # pragma: no cover - compiled
+    """Add one binned strip of a tile to the histograms and store its genuine scores.
+
+    Columns come in runs of one stratum (``run_end``), so a run adds to one histogram row
+    with no lookup per element; unsigned indices spare the negative-index test. Genuine
+    scores check ``failed`` and store minus infinity for failed templates.
+    """
+    h, w = B.shape
+    two = np.float32(2.0)
+    zero = np.float32(0.0)
     for a in range(h):
         i = r0 + a
+        r = S[a]
+        bb = B[a]
         row = pidx[stratum[i]]
         sqi = sq[i]
         j0 = i + 1 if diag else c0
@@ -122,7 +152,7 @@ def fold_tile(
         if m1 < m0:
             m1 = m0
         for j in range(m0, m1):
-            s = S[a, j - c0]
+            s = r[j - c0]
             if euclid:
                 d2 = sqi + sq[j] - two * s
                 s = -np.sqrt(d2 if d2 > zero else zero)
@@ -130,26 +160,37 @@ def fold_tile(
         for seg in range(2):
             lo_j = j0 if seg == 0 else m1
             hi_j = m0 if seg == 0 else j1
-            for j in range(lo_j, hi_j):
-                s = S[a, j - c0]
-                if euclid:
-                    d2 = sqi + sq[j] - two * s
-                    if d2 < zero:
-                        d2 = zero
-                    s = -np.sqrt(d2)
-                x = (np.float64(s) - lo) * scale
-                if not x > 0.0:  # also -inf and NaN (failed templates)
-                    b = 0
-                elif x >= top:
-                    b = top
-                else:
-                    b = int(x)
-                hist[row[stratum[j]] * nbins + b] += 1
-                if b >= floor_bin:
-                    ki[nk] = i
-                    kj[nk] = j
-                    ks[nk] = NEG_INF if failed[i] or failed[j] else s
-                    nk += 1
+            j = lo_j
+            while j < hi_j:
+                e = min(run_end[j], hi_j)
+                base = np.uint64(row[stratum[j]] * nbins)
+                for jj in range(np.uint64(j - c0), np.uint64(e - c0)):
+                    hist[base + np.uint64(bb[jj])] += 1
+                j = e
+
+
+@njit(nogil=True, cache=True)
+def keep_pairs(cand, S, r0, c0, diag, mate_end, failed, sq, euclid, ki, kj, ks):
+    """Record the impostor pairs among a strip's cells at or above the floor bin (flat
+    indices ``cand``); mated cells and the diagonal tile's lower half are skipped."""
+    w = S.shape[1]
+    two = np.float32(2.0)
+    zero = np.float32(0.0)
+    nk = 0
+    for f in cand:
+        a = f // w
+        i = r0 + a
+        j = c0 + f - a * w
+        if (diag and j <= i) or (j > i and j < mate_end[i]):
+            continue
+        s = S[a, j - c0]
+        if euclid:
+            d2 = sq[i] + sq[j] - two * s
+            s = -np.sqrt(d2 if d2 > zero else zero)
+        ki[nk] = i
+        kj[nk] = j
+        ks[nk] = NEG_INF if failed[i] or failed[j] else s
+        nk += 1
     return nk
 
 
@@ -266,6 +307,8 @@ def stream(
         abuf = np.empty((block, d), np.float32)
         bbuf = np.empty((block, d), np.float32)
         sbuf = np.empty(strip * block, np.float32)
+        bins_buf = np.empty(strip * block, np.int32)
+        above = np.empty(strip * block, np.bool_)
         ki = np.empty(strip * block, np.int32)  # visiting positions (N < 2**31)
         kj = np.empty(strip * block, np.int32)
         ks = np.empty(strip * block, np.float32)
@@ -289,9 +332,15 @@ def stream(
                 np.matmul(A[s0:s1], B.T, out=S)
                 if not fold:
                     continue
-                nk = fold_tile(S, r0 + s0, c0, c0 == r0, inp.stratum, pidx32, lo, scale, nbins,
-                               hist, floor_bin, ki, kj, ks, inp.mate_end, gen_off, gen_all,
-                               inp.failed, inp.sq, euclid)
+                Bs = bins_buf[: S.size].reshape(S.shape)
+                bin_strip(S, r0 + s0, c0, inp.sq, euclid, lo, scale, nbins, Bs)
+                fold_tile(Bs, r0 + s0, c0, c0 == r0, inp.stratum, pidx32, nbins, hist, S,
+                          inp.mate_end, gen_off, gen_all, inp.failed, inp.sq, euclid,
+                          inp.run_end)
+                # the rare cells at or above the floor: a vector compare, then a short list
+                hit = np.greater_equal(Bs.reshape(-1), floor_bin, out=above[: S.size])
+                nk = keep_pairs(np.flatnonzero(hit), S, r0 + s0, c0, c0 == r0, inp.mate_end,
+                                inp.failed, inp.sq, euclid, ki, kj, ks)
                 if nk:
                     kept.append((ki[:nk].copy(), kj[:nk].copy(), ks[:nk].copy()))
         with lock:
