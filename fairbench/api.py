@@ -61,7 +61,9 @@ def _finish(parts: RunParts, output_dir: str | Path | None, t0: float) -> Run:
 
 def _compute(cfg: Config, progress: bool, **inputs: Any) -> tuple[RunParts, float]:
     from fairbench.executors import open_executor
+    from fairbench.pipeline.devices import check_devices
 
+    check_devices(cfg)  # a GPU asked for and missing: exit 2 before any work
     with open_executor(cfg.executor) as executor:  # a cluster it started stops here
         return _compute_with(cfg, progress, executor, **inputs)
 

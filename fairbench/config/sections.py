@@ -38,6 +38,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Device = Literal["cpu", "cuda"]
+Precision = Literal["float32", "tf32", "float16"]
+
+
+def _device_precision(section: str, device: str, precision: str) -> None:
+    """Reduced-precision products exist on the GPU kernel only (the CPU kernel is float32)."""
+    if precision != "float32" and device != "cuda":
+        raise ValueError(f"{section}.precision: {precision} is for device: cuda (the CPU "
+                         "kernel multiplies in float32)")
+
+
 class SimSpec(_Strict):
     """Simulated templates with planted group differences (see :mod:`fairbench.data.simulate`);
     defaults plant an increasing shift and noise across groups."""
@@ -174,6 +185,12 @@ class VerificationConfig(_Strict):
     histogram_bins: int = Field(4096, ge=64, le=1 << 20)
     block_size: int = Field(1024, ge=16, le=16384)  # tile side; memory grows as its square
     storage: Literal["float32", "float16"] = "float32"  # float16 halves template memory
+    #: where the all-pairs kernel runs: cpu (every core) or cuda (this machine's GPU, CuPy:
+    #: pip install "fairbench[gpu]"); in the hash: a GPU sums products in another order
+    device: Device = "cpu"
+    #: the GPU's product inputs: float32 (TF32 off), tf32 or float16; float32 accumulation
+    #: always (never bfloat16, which moves tail counts by up to 0.65 %)
+    precision: Precision = "float32"
 
     @field_validator("target_fmr")
     @classmethod
@@ -190,6 +207,7 @@ class VerificationConfig(_Strict):
         if not self.target_fmr and not self.fixed_thresholds:
             raise ValueError("give at least one operating point: verification.target_fmr or "
                              "verification.fixed_thresholds")
+        _device_precision("verification", self.device, self.precision)
         return self
 
 
@@ -225,6 +243,8 @@ class IdentificationConfig(_Strict):
     min_errors: int = Field(30, ge=1)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     storage: Literal["float32", "float16"] = "float32"
+    device: Device = "cpu"  # where the 1:N top-k runs; as verification.device
+    precision: Precision = "float32"  # as verification.precision
 
     @field_validator("target_fpir")
     @classmethod
@@ -240,6 +260,7 @@ class IdentificationConfig(_Strict):
     def _rank_listed(self) -> IdentificationConfig:
         if self.rank > self.candidates:
             raise ValueError("identification.rank cannot exceed identification.candidates")
+        _device_precision("identification", self.device, self.precision)
         return self
 
     @field_validator("gallery_fractions")

@@ -109,18 +109,24 @@ def sharded_topk(executor: Executor, probes: np.ndarray, gallery: np.ndarray, k:
 
 def run_searches(emb: np.ndarray, plan: Plan, gallery: np.ndarray, probes: np.ndarray,
                  mated: np.ndarray, candidates: int, kind: str, storage: str = "float32",
-                 failed: np.ndarray | None = None, executor: Executor | None = None
-                 ) -> SearchOutcomes:
+                 failed: np.ndarray | None = None, executor: Executor | None = None,
+                 device: str = "cpu", precision: str = "float32") -> SearchOutcomes:
     """Search every probe against the gallery images and collapse to subject ranks.
 
     ``failed`` (per image) marks templates that cannot be scored; by default it is read
     from the embeddings as the kernels read them. A remote ``executor`` runs the search
-    as shard tasks (:func:`sharded_topk`, same lists).
+    as shard tasks (:func:`sharded_topk`, same lists); ``device="cuda"`` runs it on this
+    machine's GPU (:func:`fairbench.kernels.device.search.device_search_topk`).
     """
     failed = failed_rows(emb, kind) if failed is None else failed
     per = int(np.bincount(plan.subject[gallery]).max()) if len(gallery) else 1
     k = max(1, min(len(gallery), candidates * per + 1))
-    if executor is not None and executor.remote and len(gallery) and len(probes):
+    if device != "cpu":
+        from fairbench.kernels.device.search import device_search_topk
+
+        scores, gidx = device_search_topk(emb[probes], emb[gallery], k, kind, device=device,
+                                          storage=storage, precision=precision)
+    elif executor is not None and executor.remote and len(gallery) and len(probes):
         scores, gidx = sharded_topk(executor, emb[probes], emb[gallery], k, kind, storage)
     else:
         scores, gidx = search_topk(emb[probes], emb[gallery], k, kind, block=GALLERY_BLOCK,

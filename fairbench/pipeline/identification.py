@@ -13,6 +13,7 @@ import numpy as np
 from fairbench.engine.search import run_searches
 from fairbench.kernels.prep import failed_rows
 from fairbench.metrics.tables import identification_results
+from fairbench.pipeline.devices import kernel_record
 from fairbench.pipeline.inputs import Inputs, images_frame
 from fairbench.pipeline.parts import RunParts, base_record
 from fairbench.pipeline.verification import write_config, write_csv
@@ -43,7 +44,8 @@ def identification(inp: Inputs, progress: bool = True) -> RunParts:
         if len(gal) == 0:
             continue
         outcomes[name] = run_searches(tpl.embeddings, plan, gal, probes, mated, ic.candidates,
-                                      inp.similarity, ic.storage, failed, inp.executor)
+                                      inp.similarity, ic.storage, failed, inp.executor,
+                                      ic.device, ic.precision)
         sizes[name] = int(keep.sum())
     inp.timings["scoring"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -64,6 +66,8 @@ def identification(inp: Inputs, progress: bool = True) -> RunParts:
          "nonmated_searches": int((sp.role == NONMATED).sum())},
         res.points, res.tables.by_group, {"identification_by_group": res.tables.by_group})
     record["sweeps"] = meta
+    record["provenance"]["kernels"] = {"identification": kernel_record(
+        "identification", ic.device, ic.precision)}
     codes = StoredCodes(plan, tpl.acquired, failed, frame["image_id"].tolist())
     files = {
         "images.csv": partial(write_csv, images_frame(inp)),

@@ -14,6 +14,7 @@ from fairbench.core.scale import from_native
 from fairbench.engine.allpairs import count_verification
 from fairbench.metrics.tables import verification_results
 from fairbench.metrics.verification import mark
+from fairbench.pipeline.devices import kernel_record
 from fairbench.pipeline.inputs import Inputs, images_frame
 from fairbench.pipeline.parts import RunParts, base_record
 from fairbench.plan import make_plan
@@ -45,7 +46,8 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
     fixed = [float(np.float32(from_native(v, inp.similarity))) for v in vc.fixed_thresholds]
     counts, failed = count_verification(tpl.embeddings, inp.similarity, plan, fixed,
                                         vc.target_fmr, vc.histogram_bins, vc.block_size,
-                                        vc.storage, executor=inp.executor)
+                                        vc.storage, executor=inp.executor, device=vc.device,
+                                        precision=vc.precision)
     inp.timings["scoring"] = time.perf_counter() - t
     t = time.perf_counter()
     s = config.settings()
@@ -83,6 +85,8 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
         points, tables.by_group,
         {k: v for k, v in out.items() if k not in ("fmr_cross_group", "failure_to_acquire")},
         notes)
+    record["provenance"]["kernels"] = {"verification": kernel_record(
+        "verification", vc.device, vc.precision)}
     if config.capture is not None:
         record["capture"]["stage"] = cap.summary
     codes = StoredCodes(plan, tpl.acquired, failed, ds.manifest.frame["image_id"].tolist())
