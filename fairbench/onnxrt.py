@@ -102,6 +102,28 @@ def usable_providers(requested: Sequence[str]) -> list[str]:
     return usable
 
 
+def provider_note(requested: Sequence[str], used: Sequence[str]) -> str | None:
+    """A run note when ONNX Runtime did not run every requested provider, else None.
+
+    ONNX Runtime falls back to the next provider silently: a CUDA provider that this build
+    lacks (``onnxruntime`` instead of ``onnxruntime-gpu``) or that cannot load its CUDA
+    libraries leaves the session on the CPU. ``used`` is ``session.get_providers()``.
+
+    >>> provider_note(["CUDAExecutionProvider"], ["CPUExecutionProvider"])[:48]
+    'ONNX Runtime did not run CUDAExecutionProvider ('
+    >>> provider_note(["CPUExecutionProvider"], ["CPUExecutionProvider"]) is None
+    True
+    """
+    missing = [p for p in requested if p not in used]
+    if not missing:
+        return None
+    gpu = any(p in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in missing)
+    return (f"ONNX Runtime did not run {', '.join(missing)} (requested: "
+            f"{', '.join(requested)}; ran: {', '.join(used) or 'nothing'})"
+            + ("; GPU providers need the onnxruntime-gpu package instead of onnxruntime"
+               if gpu else ""))
+
+
 def open_session(path: Path, sha256: str | None, providers: Sequence[str], key: str
                  ) -> tuple[Any, str]:
     """An ONNX Runtime session on ``path`` and the file's sha256.

@@ -26,7 +26,7 @@ from fairbench.matchers.base import (
     StrictParams,
 )
 from fairbench.matchers.yunet import YuNetDetector, pick_face
-from fairbench.onnxrt import OnnxModelSpec, open_session, preprocess
+from fairbench.onnxrt import OnnxModelSpec, open_session, preprocess, provider_note
 
 
 class AlignSpec(StrictParams):
@@ -157,6 +157,8 @@ class OnnxMatcher(Matcher):
             blank = np.zeros((1, p.input.size, p.input.size, 3), dtype=np.uint8)
             self._embedding_size = int(self._infer(list(blank)).shape[1])
         euclid = self.similarity == "euclidean"
+        ran = list(session.get_providers())  # what ONNX Runtime really runs, not the request
+        note = provider_note(p.providers, ran)
         return MatcherInfo(
             name=self.name,
             version=f"{self.model_path.name} on onnxruntime {ort.__version__}, "
@@ -169,8 +171,10 @@ class OnnxMatcher(Matcher):
             similarity=self.similarity,
             native_score="euclidean distance" if euclid else "cosine similarity",
             native_direction="lower_is_more_alike" if euclid else "higher_is_more_alike",
-            providers=list(session.get_providers()),
+            providers=ran,
             details={
+                "providers_requested": list(p.providers),
+                **({"provider_note": note} if note else {}),
                 "model": str(self.model_path),
                 "detector": p.detector.name,
                 "detector_model": str(self.detector.model),

@@ -108,5 +108,7 @@ def base_record(inp: Inputs, mode: str, suffix: str, comparisons: dict[str, int]
         "notes": [*([f"WARNING: this dataset was {ds.consent_warning}"]
                     if ds.consent_warning else []),
                   *(ds.card.limits if ds.card else []), *ds.notes, *inp.notes,
+                  *([inp.info.details["provider_note"]]  # a provider ONNX Runtime skipped
+                    if inp.info.details.get("provider_note") else []),
                   *(notes or [])],
     }
