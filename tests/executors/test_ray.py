@@ -80,10 +80,13 @@ def csv_tables(run_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((run_dir / "tables").glob("*.csv"))}
 
 
-def same_as_local(cfg: dict, tmp_path: Path, executor: dict | None = None) -> fairbench.Run:
-    """Run ``cfg`` locally and through ``executor``; every CSV table identical bytes."""
+def same_as_local(cfg: dict, tmp_path: Path, executor: dict | None = None,
+                  **far_sections: dict) -> fairbench.Run:
+    """Run ``cfg`` locally and through ``executor`` (with ``far_sections`` replacing the
+    config's: a cache of its own); every CSV table identical bytes."""
     local = fairbench.run(cfg, tmp_path / "local", progress=False)
-    far = fairbench.run({**cfg, "executor": executor or RAY}, tmp_path / "ray", progress=False)
+    far = fairbench.run({**cfg, "executor": executor or RAY, **far_sections}, tmp_path / "ray",
+                        progress=False)
     a, b = csv_tables(local.run_dir), csv_tables(far.run_dir)
     assert a and a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == []
@@ -110,7 +113,9 @@ def test_a_1ton_run_through_ray_gives_the_local_tables(cluster, tmp_path):
 def test_london_onnx_runs_through_ray_give_the_local_tables(cluster, london16,
                                                              london16_manifest, models_dir,
                                                              tmp_path):
-    """Real templates (the ONNX faceres matcher on the london16 fixture), 1:1 and 1:N."""
+    """Real templates (the ONNX mobileface matcher on the london16 fixture), 1:1 and 1:N:
+    the Ray run extracts its templates in actors (a model loaded once per actor) into a
+    cache of its own, which the workers write."""
     base = {"dataset": {"manifest": str(london16_manifest), "root": str(london16),
                         "attributes": ["eth", "sex"]},
             "matcher": {"name": "onnx", "params": {
@@ -119,9 +124,15 @@ def test_london_onnx_runs_through_ray_give_the_local_tables(cluster, london16,
                 "detector": {"model": str(models_dir / "yunet_s_640_640.onnx")}}}}
     one = {**base, "verification": {"target_fmr": [0.1, 0.01], "block_size": 16,
                                     "bootstrap": {"replicates": 20}, "permutations": 9}}
-    same_as_local(one, tmp_path / "1to1")
+    cache = tmp_path / "ray-cache"
+    run = same_as_local(one, tmp_path / "1to1", cache={"dir": str(cache)})
+    assert run.record["capture"]["extraction"]["mode"] == "executor"
+    n = run.record["dataset"]["n_images"]
+    assert run.record["capture"]["computed"] == n and run.record["capture"]["cache_hits"] == 0
+    assert run.record["provenance"]["executor"]["actors"] >= 1
+    assert len(list(cache.rglob("*.npz"))) == n  # written by the actors
     many = {**base, "identification": {"bootstrap": {"replicates": 20}, "candidates": 5}}
-    same_as_local(many, tmp_path / "1toN")
+    same_as_local(many, tmp_path / "1toN", cache={"dir": str(tmp_path / "ray-cache-1n")})
 
 
 def _die_once(marker: str, fn, shared, item):  # type: ignore[no-untyped-def]
