@@ -209,13 +209,25 @@ class RayExecutor(Executor):
         """A finished call's value (copied out of the object store), noting where it ran;
         a fairbench error raised in a task is raised here as itself."""
         ray = self._ray
+        exc_ = ray.exceptions
+        lost = tuple(getattr(exc_, n) for n in ("WorkerCrashedError", "RayActorError",
+                                                 "OutOfMemoryError", "NodeDiedError",
+                                                 "ObjectLostError") if hasattr(exc_, n))
         try:
             value, node, pid = ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:
+        except exc_.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, FairbenchError):
                 raise cause from None
             raise
+        except lost as exc:  # retries used up: the cluster, not the data, failed
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            tries = self.max_retries + 1
+            raise FairbenchError(
+                f"a Ray worker died running one task, {tries} attempt{'s' * (tries > 1)} in "
+                f"all ({type(exc).__name__}: {first[:300]}); nothing was written. Out of "
+                "memory, or a node lost? Ray's logs: /tmp/ray/session_latest/logs on each "
+                "node") from None
         self._nodes.add(node)
         self._workers.add((node, pid))
         return copy.deepcopy(value)

@@ -168,6 +168,14 @@ def test_a_killed_worker_is_retried_and_the_counts_are_identical(cluster, tmp_pa
     assert run.record["comparisons"]["mated"] == 1200
 
 
+def test_a_worker_that_keeps_dying_is_one_clear_error(cluster, tmp_path):
+    from fairbench.errors import FairbenchError
+
+    with RayExecutor(max_retries=0) as ex, pytest.raises(FairbenchError) as e:
+        ex.map(partial(_die_once, str(tmp_path / "died"), _stats_where_it_runs), [0, 1])
+    assert e.match("a Ray worker died running one task, 1 attempt in all \\(WorkerCrashedError")
+
+
 class _Counter:
     def __init__(self) -> None:
         self.pid = os.getpid()
