@@ -142,8 +142,13 @@ class RayExecutor(Executor):
     # -- the protocol -------------------------------------------------------------------
 
     def parallelism(self) -> int:
-        cpus = int(self._start() and self._cluster["cpus"])
-        return max(1, min(cpus, self.num_cpus or cpus))
+        self._start()
+        return self._cpus()
+
+    def _cpus(self) -> int:
+        """The cluster's CPUs, capped by ``num_cpus`` (0 before the cluster is joined)."""
+        cpus = int(self._cluster.get("cpus", 0))
+        return max(1, min(cpus, self.num_cpus or cpus)) if cpus else 0
 
     def put(self, obj: Any) -> Any:
         return self._start().put(obj)
@@ -233,20 +238,17 @@ class RayExecutor(Executor):
         return copy.deepcopy(value)
 
     def record(self) -> dict[str, Any]:
-        rec: dict[str, Any] = {"name": self.name, "address": self.address or "default",
-                               "num_cpus": self.num_cpus}
-        try:
-            from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-            rec["ray_version"] = version("ray")
-        except Exception:  # noqa: BLE001 - a version we cannot read is recorded as None
-            rec["ray_version"] = None
-        rec.update({"started": bool(self._cluster), "reused_connection": self._reused,
-                    "cluster_nodes": self._cluster.get("nodes", 0),
-                    "cluster_cpus": self._cluster.get("cpus", 0),
-                    "cpus": (max(1, min(self._cluster["cpus"],
-                                        self.num_cpus or self._cluster["cpus"]))
-                             if self._cluster else 0),
-                    "tasks": self._tasks, "actors": self._actors,
-                    "nodes_used": len(self._nodes), "workers_used": len(self._workers)})
-        return rec
+        try:
+            ray_version: str | None = version("ray")
+        except PackageNotFoundError:
+            ray_version = None
+        return {"name": self.name, "address": self.address or "default",
+                "num_cpus": self.num_cpus, "ray_version": ray_version,
+                "joined": bool(self._cluster),  # False: no work was handed out
+                "reused_connection": self._reused,
+                "cluster_nodes": self._cluster.get("nodes", 0),
+                "cluster_cpus": self._cluster.get("cpus", 0), "cpus": self._cpus(),
+                "tasks": self._tasks, "actors": self._actors,
+                "nodes_used": len(self._nodes), "workers_used": len(self._workers)}
