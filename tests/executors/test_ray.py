@@ -135,6 +135,28 @@ def test_london_onnx_runs_through_ray_give_the_local_tables(cluster, london16,
     same_as_local(many, tmp_path / "1toN", cache={"dir": str(tmp_path / "ray-cache-1n")})
 
 
+def test_http_embed_calls_are_made_from_the_ray_actors(cluster, london16, london16_manifest,
+                                                        tmp_path):
+    """An http matcher (mode: embed) extracts through the actors too: every image is sent
+    once per run, and the tables equal the local executor's."""
+    from tests.matchers.http_server import FaceServer
+
+    with FaceServer() as srv:
+        cfg = {"dataset": {"manifest": str(london16_manifest), "root": str(london16),
+                           "attributes": ["eth"]},
+               "matcher": {"name": "http", "batch_size": 4, "params": {
+                   "url": srv.url, "model": "test-server v1", "embedding_size": 8,
+                   "concurrency": 2}},
+               "verification": {"target_fmr": [0.1], "bootstrap": {"replicates": 20},
+                                "permutations": 9},
+               "cache": {"dir": str(tmp_path / "local-cache")}}
+        run = same_as_local(cfg, tmp_path, cache={"dir": str(tmp_path / "ray-cache")})
+        n = run.record["dataset"]["n_images"]
+        assert len(srv.calls) == 2 * n and set(srv.counts().values()) == {2}
+    assert run.record["capture"]["extraction"]["mode"] == "executor"
+    assert run.record["provenance"]["executor"]["actors"] >= 1
+
+
 def _die_once(marker: str, fn, shared, item):  # type: ignore[no-untyped-def]
     """``fn``, except that the first call anywhere kills its worker process outright."""
     try:
