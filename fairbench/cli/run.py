@@ -28,6 +28,15 @@ def summarise(run: Run) -> None:
         console.print(f"warning: no summary ({type(exc).__name__}: {exc})", markup=False)
 
 
+def timings(run: Run) -> None:
+    """Where the run's time went, one line on stderr (run.json keeps it: timings_s)."""
+    from rich.console import Console
+
+    from fairbench.report.terminal import print_timings
+
+    print_timings(run, Console(stderr=True))
+
+
 @command(app, "run")
 def run_cli(
     config: Annotated[Path, typer.Argument(help="YAML config file.")],
@@ -39,12 +48,14 @@ def run_cli(
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
     """Run a benchmark (1:1 or 1:N, by the config's mode); prints a summary of the findings
-    on stderr and the run folder's path as the last line of stdout."""
+    and where the time went (load, templates, scoring, metrics, report) on stderr, and the
+    run folder's path as the last line of stdout."""
     from fairbench.api import run
 
     result = run(config, output, overrides=set_ or [], progress=progress)
     if not quiet:
         summarise(result)
+        timings(result)
     typer.echo(result.run_dir)
 
 

@@ -14,21 +14,25 @@ from fairbench.results.folder import StagingDir, write_json
 
 
 def seal(parts: RunParts, output_dir: str | Path, t0: float) -> Path:
-    """Write every file of ``parts`` under a hidden name; run.json last (with the total
-    time); rename the folder into place. On any error nothing is left behind."""
+    """Write every file of ``parts`` under a hidden name; run.json last (with the time
+    writing took, ``timings_s.report``, and the total); rename the folder into place. On
+    any error nothing is left behind."""
     out = Path(output_dir)
     base, k = parts.run_id, 1
     while (out / parts.run_id).exists():  # the same study run twice within one second
         k += 1
         parts.record["run_id"] = f"{base}-{k}"
     stage = StagingDir(out / parts.run_id)
+    t = time.perf_counter()
     try:
         for name, write in parts.files.items():
             write(stage.path / name)
         if parts.replicates:
             save_replicates(stage.path / "bootstrap.npz", parts.replicates)
         write_run_tables(stage.path / "tables", parts.tables, header(parts.record))
-        parts.record["timings_s"]["total"] = time.perf_counter() - t0
+        timings = parts.record["timings_s"]
+        timings["report"] = time.perf_counter() - t  # every file but run.json (last, small)
+        timings["total"] = time.perf_counter() - t0
         write_json(stage.path / "run.json", parts.record)
         return stage.commit()
     except OSError as exc:  # a full disk, a folder made read-only meanwhile, ...

@@ -142,3 +142,41 @@ def summary_table(run: Run, at: str | None = None) -> RenderableType:
 def print_summary(run: Run, console: Console, at: str | None = None) -> None:
     """Print :func:`summary_table` (``fairbench run`` and ``report`` use stderr)."""
     console.print(summary_table(run, at))
+
+
+#: the stages of a run, in the order they happen (run.json ``timings_s``)
+STAGES = ("load", "templates", "scoring", "metrics", "capture", "report")
+
+
+def timings_line(record: dict) -> str:
+    """Where a run's time went, in one line: every stage of ``timings_s`` in seconds, what
+    is left of the total (``other``), and the extraction rate and how it ran."""
+    t = {k: float(v) for k, v in (record.get("timings_s") or {}).items()
+         if isinstance(v, (int, float)) and math.isfinite(v)}
+    if not t:
+        return "time: not recorded"
+    stages = [k for k in STAGES if k in t] + sorted(set(t) - {*STAGES, "total"})
+    parts = [f"{k} {t[k]:.1f}" for k in stages]
+    total = t.get("total")
+    if total is not None:
+        other = total - sum(t[k] for k in stages)
+        if other >= 0.05:
+            parts.append(f"other {other:.1f}")
+    cap = record.get("capture") or {}
+    ext = cap.get("extraction") or {}
+    if t.get("templates") and cap.get("computed"):
+        how = f", {ext['mode']}" if ext.get("mode") else ""
+        if ext.get("mode") == "processes":
+            how = f", {ext['workers']} processes"
+        elif ext.get("mode") in ("threads", "in-process"):
+            how = f", {ext.get('threads_per_worker', 1)} threads"
+        k = stages.index("templates")
+        parts[k] += (f" ({cap['computed']:,} embedded, "
+                     f"{cap['computed'] / t['templates']:.1f}/s{how})")
+    head = f"time {total:.1f} s: " if total is not None else "time (s): "
+    return head + ", ".join(parts)
+
+
+def print_timings(run: Run, console: Console) -> None:
+    """Print :func:`timings_line` (``fairbench run`` does, on stderr, unless --quiet)."""
+    console.print(timings_line(run.record), markup=False, highlight=False, soft_wrap=True)
