@@ -72,9 +72,19 @@ def host_fold(S: np.ndarray, inp: Any, pidx: np.ndarray, n_slots: int, lo: float
                                ks.view(np.uint32).tolist()))}
 
 
-def _equal(res: Any, ref: dict[str, Any]) -> bool:
-    kept = sorted(zip(res.kept_i.tolist(), res.kept_j.tolist(),
+def _kept(res: Any) -> list[tuple[int, int, int]]:
+    return sorted(zip(res.kept_i.tolist(), res.kept_j.tolist(),
                       res.kept_s.view(np.uint32).tolist()))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two kernel results equal bit for bit (kept pairs in any order)."""
+    return bool(np.array_equal(a.hist, b.hist) and _kept(a) == _kept(b)
+                and np.array_equal(a.genuine.view(np.uint32), b.genuine.view(np.uint32)))
+
+
+def _equal(res: Any, ref: dict[str, Any]) -> bool:
+    kept = _kept(res)
     return bool(np.array_equal(res.hist, ref["hist"])
                 and np.array_equal(res.genuine.view(np.uint32), ref["genuine"].view(np.uint32))
                 and kept == ref["kept"])
@@ -113,6 +123,12 @@ def allpairs_exactness(device: str, n: int = 4096, dim: int = 512, kind: str = "
     dev = device_stream(inp, pidx, P, lo, hi, nbins, floor, block=n, device=device,
                         precision=precision)
     cpu = stream(inp, pidx, P, lo, hi, nbins, floor, block=n, threads=1)
+    third = max(1, n // 3 + 7)  # several tiles, diagonal and off-diagonal, ragged edges
+    multi = device_stream(inp, pidx, P, lo, hi, nbins, floor, block=third, device=device,
+                          precision=precision)
+    generic = None if device == "numpy" else device_stream(
+        inp, pidx, P, lo, hi, nbins, floor, block=n, device=device, precision=precision,
+        fused=False)
     ref_dev = host_fold(s_dev, inp, pidx, P, lo, hi, nbins, floor)
     ref_cpu = host_fold(s_cpu, inp, pidx, P, lo, hi, nbins, floor)
     ref_host = host_fold(s_host, inp, pidx, P, lo, hi, nbins, floor)
@@ -151,9 +167,19 @@ def allpairs_exactness(device: str, n: int = 4096, dim: int = 512, kind: str = "
         "host_max_error_over_bound": float((np.abs(got_host - exact) / bound).max())
         if len(err) else 0.0,
         "hist_l1_vs_float32_cpu_kernel": int(np.abs(dev.hist - cpu.hist).sum()),
+        "pairs_near_an_edge": int(near.sum()),
+        "multi_tile_hist_l1": int(np.abs(multi.hist - dev.hist).sum()),
+        "generic_fold_exact": True if generic is None else _equal(generic, ref_dev),
     }
+    # tiles of another shape may sum products in another order: only pairs near an edge
+    # may move, each moving one count out of one cell and into another
+    out["multi_tile_within_bound"] = out["multi_tile_hist_l1"] <= 2 * out["pairs_near_an_edge"]
+    if device == "numpy" and precision == "float32":  # the CPU kernel, same tiles: same bits
+        cpu_multi = stream(inp, pidx, P, lo, hi, nbins, floor, block=third, threads=2)
+        out["multi_tile_within_bound"] = _same(multi, cpu_multi)
     out["passed"] = bool(out["fold_exact"] and out["cpu_fold_exact"]
-                         and out["other_bins_all_near_an_edge"]
+                         and out["other_bins_all_near_an_edge"] and out["generic_fold_exact"]
+                         and out["multi_tile_within_bound"]
                          and (precision != "float32" or out["max_error_over_bound"] <= 1)
                          and (device != "numpy" or (out["pairs_with_other_score"] == 0 and (
                              precision != "float32" or out["hist_l1_vs_float32_cpu_kernel"] == 0))))

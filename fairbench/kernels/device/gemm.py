@@ -58,13 +58,21 @@ def _sgemm_ex_half(A: Any, B: Any, out: Any) -> None:  # pragma: no cover - need
 
     m, d = A.shape
     n = B.shape[0]
+    if not (out.flags.c_contiguous and out.shape == (m, n) and out.dtype == np.float32):
+        raise ValueError("the float16 product needs a C-contiguous float32 (m, n) output")
     one = np.ones(1, np.float32)
     zero = np.zeros(1, np.float32)
     handle = cupy.cuda.device.get_cublas_handle()
     r16, r32 = cupy.cuda.runtime.CUDA_R_16F, cupy.cuda.runtime.CUDA_R_32F
-    cublas.sgemmEx(handle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, n, m, d,
-                   one.ctypes.data, B.data.ptr, r16, d, A.data.ptr, r16, d,
-                   zero.ctypes.data, out.data.ptr, r32, n)
+    mode = cublas.getPointerMode(handle)
+    cublas.setPointerMode(handle, cublas.CUBLAS_POINTER_MODE_HOST)  # alpha, beta on the host
+    cublas.setStream(handle, cupy.cuda.get_current_stream().ptr)
+    try:
+        cublas.sgemmEx(handle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, n, m, d,
+                       one.ctypes.data, B.data.ptr, r16, d, A.data.ptr, r16, d,
+                       zero.ctypes.data, out.data.ptr, r32, n)
+    finally:
+        cublas.setPointerMode(handle, mode)
 
 
 def product(xp: ModuleType, A: Any, B: Any, out: Any, precision: str, strip: int = 256) -> Any:
