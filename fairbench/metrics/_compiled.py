@@ -42,3 +42,49 @@ def threads() -> int:
     import numba
 
     return int(numba.get_num_threads())
+
+
+@njit(cache=True)
+def count_draws(draws, offset, out, cap):  # pragma: no cover - compiled
+    """out[r, offset + d] += 1 for every draw d of replicate r: bincount without the
+    (R x m) index temporary. Returns False, leaving ``out`` partly counted, as soon as a
+    count would pass ``cap`` (the caller then counts again in a wider type)."""
+    R, m = draws.shape
+    for r in range(R):
+        row = out[r]
+        for k in range(m):
+            j = offset + draws[r, k]
+            if row[j] >= cap:
+                return False
+            row[j] += 1
+    return True
+
+
+@njit(parallel=True, cache=True)
+def level_sums_runs(wt, a, b, c, starts, run_bucket, n_buckets, n_parts):  # pragma: no cover
+    """(n_buckets, R) sums of w[a] * sum_b(c * w[b]) over runs of one (bucket, a).
+
+    ``wt`` (n_subjects, R) weights (uint8 or float32), replicates innermost; run k covers pairs
+    starts[k]:starts[k+1], all with one subject a and one bucket. The inner sum is a
+    float32 axpy over contiguous replicates, exact because every term is a small integer
+    (the caller checks the bound); the outer product is added in float64, also exactly.
+    """
+    R = wt.shape[1]
+    K = len(starts) - 1
+    part = np.zeros((n_parts, n_buckets, R))
+    step = (K + n_parts - 1) // n_parts
+    for t in prange(n_parts):
+        acc = part[t]
+        tmp = np.empty(R, np.float32)
+        for k in range(t * step, min(K, (t + 1) * step)):
+            tmp[:] = 0
+            for p in range(starts[k], starts[k + 1]):
+                wb = wt[b[p]]
+                cp = c[p]
+                for r in range(R):
+                    tmp[r] += cp * np.float32(wb[r])
+            wa = wt[a[starts[k]]]
+            row = acc[run_bucket[k]]
+            for r in range(R):
+                row[r] += np.float64(wa[r]) * np.float64(tmp[r])
+    return part.sum(axis=0)

@@ -25,25 +25,36 @@ def view_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def subject_weights(
-    subject_group: np.ndarray, replicates: int, rng: np.random.Generator
+    subject_group: np.ndarray, replicates: int, rng: np.random.Generator,
+    dtype: type = np.float32,
 ) -> np.ndarray:
-    """(R, n_subjects) float32 draw counts, resampling subjects within their groups.
+    """(R, n_subjects) draw counts, resampling subjects within their groups.
 
-    Counts are small integers, exact in float32 (half the memory traffic of float64).
-    Fastest when ``subject_group`` is sorted, so each group's columns are one slice.
+    Counts are small integers, exact in float32 (half the memory traffic of float64);
+    ``dtype=np.uint8`` takes a quarter of float32's, for the loops that stream weights from
+    memory, and silently widens to float32 in the (never yet seen) case of a person drawn
+    more than 255 times. The draws are the same in every type. Fastest when
+    ``subject_group`` is sorted, so each group's columns are one slice.
     """
+    from fairbench.metrics._compiled import count_draws
+
     n = len(subject_group)
-    w = np.zeros((replicates, n), dtype=np.float32)
-    base = (np.arange(replicates, dtype=np.int64))[:, None]
+    w = np.zeros((replicates, n), dtype=dtype)
     sorted_groups = bool(np.all(subject_group[1:] >= subject_group[:-1])) if n else True
     for g in np.unique(subject_group):
         idx = np.flatnonzero(subject_group == g)
         m = len(idx)
-        draws = rng.integers(0, m, size=(replicates, m)) + base * m
-        counts = np.bincount(draws.ravel(), minlength=replicates * m).reshape(replicates, m)
-        if sorted_groups:
-            w[:, idx[0] : idx[-1] + 1] = counts
-        else:
+        draws = rng.integers(0, m, size=(replicates, m))
+        cols = slice(idx[0], idx[-1] + 1) if sorted_groups else idx
+        counts = w if sorted_groups else np.zeros((replicates, m), dtype=w.dtype)
+        off = int(idx[0]) if sorted_groups else 0
+        cap = np.iinfo(w.dtype).max if w.dtype.kind == "u" else 2**24
+        if not count_draws(draws, off, counts, cap):  # widen, count this group again
+            w = w.astype(np.float32)
+            w[:, cols] = 0
+            counts = w if sorted_groups else np.zeros((replicates, m), dtype=np.float32)
+            count_draws(draws, off, counts, 2**24)
+        if not sorted_groups:
             w[:, idx] = counts
     return w
 
@@ -56,13 +67,36 @@ def level_weight_sums(
 
     The level of a pair is how many thresholds it meets, so one pass over the pairs serves
     every threshold. Subjects' weights are laid out along replicates (a transposed copy) so
-    the inner loop runs over contiguous memory.
+    the inner loops run over contiguous memory. Pairs are taken in runs of one (group,
+    level, subject a): each run's inner sum of c_k * w[b_k] is a float32 vector add, exact
+    because weights and counts are small integers, and only the run's product with w[a]
+    is added in float64. Where the integers could outgrow float32's exact range (2**24),
+    or counts are not integers, every pair is added in float64 instead; both give the
+    same sums, which are exact integers.
     """
     from fairbench.metrics import _compiled
 
     wt = np.ascontiguousarray(w.T)
+    R = w.shape[0]
+    c = np.asarray(c, dtype=np.float64)
+    if len(a) == 0:
+        return np.zeros((R, n_groups, n_levels))
     parts = max(1, min(_compiled.threads(), len(a)))
-    out = _compiled.level_sums_t(wt, a, b, g, lev, c, n_groups, n_levels, parts)
+    bucket = np.asarray(g, np.int64) * n_levels + np.asarray(lev, np.int64)
+    key = bucket * max(w.shape[1], 1) + a
+    if np.any(key[1:] < key[:-1]):
+        o = np.argsort(key, kind="stable")
+        a, b, c, bucket, key = a[o], b[o], c[o], bucket[o], key[o]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    run_c = np.add.reduceat(c, starts)
+    wmax = float(w.max()) if w.size else 0.0
+    if np.all(c == np.round(c)) and float(run_c.max()) * wmax < 2.0**24:
+        out = _compiled.level_sums_runs(wt, a, b, c.astype(np.float32),
+                                        np.r_[starts, len(a)], bucket[starts],
+                                        n_groups * n_levels, min(parts, len(starts)))
+        return np.ascontiguousarray(out.reshape(n_groups, n_levels, R).transpose(2, 0, 1))
+    out = _compiled.level_sums_t(wt, a, b, bucket // n_levels, bucket % n_levels, c,
+                                 n_groups, n_levels, parts)
     return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
@@ -163,9 +197,13 @@ def verification_replicates(
     pos = np.empty(nsub, dtype=np.int64)
     pos[order] = np.arange(nsub)
     sa, sb = pos[k_subject_a[sel]], pos[k_subject_b[sel]]
-    code = ((np.minimum(sa, sb) * nsub + np.maximum(sa, sb)) * G + k_group[sel]) * (T + 1)
-    code, cnt = np.unique(code + level, return_counts=True)  # merge repeats: one 1-D sort
-    keys = np.stack(np.unravel_index(code, (nsub, nsub, G, T + 1))).astype(np.int64)
+    # merge repeats with one 1-D sort, ordered by (group, level, subject a, subject b): the
+    # runs level_weight_sums adds up
+    code = ((k_group[sel] * (T + 1) + level) * nsub + np.minimum(sa, sb)) * nsub \
+        + np.maximum(sa, sb)
+    code, cnt = np.unique(code, return_counts=True)
+    kg_, kl_, ka_, kb_ = np.unravel_index(code, (G, T + 1, nsub, nsub))
+    keys = np.stack([ka_, kb_, kg_, kl_]).astype(np.int64)
     # small integer counts: float32 products and sums stay exact below 2**24
     n_img_o = n_img[order].astype(np.float32)
     m_pairs = np.zeros((nsub, G), dtype=np.float32)
@@ -180,24 +218,28 @@ def verification_replicates(
     meets = (ts[None, :] <= ts[:, None]).sum(axis=1)
     out = [(np.empty((replicates, G)), np.empty((replicates, G))) for _ in range(T)]
     chunk = max(1, min(replicates, budget_bytes // (8 * max(nsub, 1))))
+    # one product with the weights gives image totals, mated pairs and misses per group
+    per_subject = np.hstack([n_img_o, m_pairs, *m_errs])
     for r0 in range(0, replicates, chunk):
         rc = min(chunk, replicates - r0)
-        w = subject_weights(subject_group[order], rc, rng)
+        w8 = subject_weights(subject_group[order], rc, rng, dtype=np.uint8)
+        w = w8.astype(np.float32)
+        sums = (w @ per_subject).astype(np.float64)
+        mden = sums[:, G : 2 * G]
         if den_pairs is None:
-            tot = (w @ n_img_o).astype(np.float64)
+            tot = sums[:, :G]
             den = (tot**2 - ((w * w) @ (n_img_o * n_img_o)).astype(np.float64)) / 2.0
         else:
             da, db, dg, dc = den_pairs
-            den = level_weight_sums(w, pos[da], pos[db], dg, np.zeros(len(da), np.int64),
+            den = level_weight_sums(w8, pos[da], pos[db], dg, np.zeros(len(da), np.int64),
                                     np.asarray(dc, np.float64), G, 1)[:, :, 0]
-        mden = (w @ m_pairs).astype(np.float64)
-        by_level = level_weight_sums(w, keys[0], keys[1], keys[2], keys[3],
+        by_level = level_weight_sums(w8, keys[0], keys[1], keys[2], keys[3],
                                      cnt.astype(np.float64), G, T + 1)
         with np.errstate(invalid="ignore", divide="ignore"):
             for k, (fm, fnm) in enumerate(out):
                 num = by_level[:, :, meets[k]:].sum(axis=2)
                 fm[r0 : r0 + rc] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-                merr = (w @ m_errs[k]).astype(np.float64)
+                merr = sums[:, (2 + k) * G : (3 + k) * G]
                 fnm[r0 : r0 + rc] = np.where(mden > 0, merr / np.where(mden > 0, mden, 1),
                                              np.nan)
     return out

@@ -152,3 +152,57 @@ def test_a_breakdowns_intervals_do_not_depend_on_the_others():
     a = both.by_group[both.by_group.attribute == "grp"].reset_index(drop=True)
     b = one.by_group[one.by_group.attribute == "grp"].reset_index(drop=True)
     np.testing.assert_array_equal(a.fmr_boot_low, b.fmr_boot_low)
+
+
+def test_uint8_weights_are_the_same_draws_and_widen_when_a_count_would_overflow(monkeypatch):
+    """The compact weights the 1:1 loops stream are the float32 weights, draw for draw; a
+    count past 255 (forced here) widens to float32 with the same values."""
+    from fairbench.metrics import _compiled
+
+    groups = np.sort(np.random.default_rng(0).integers(0, 4, 300))
+    w32 = subject_weights(groups, 40, np.random.default_rng(5))
+    w8 = subject_weights(groups, 40, np.random.default_rng(5), dtype=np.uint8)
+    assert w8.dtype == np.uint8 and np.array_equal(w8.astype(np.float32), w32)
+    real = _compiled.count_draws
+    calls = []
+
+    def overflow_once(draws, off, out, cap):
+        calls.append(out.dtype)
+        if len(calls) == 2:  # the second group's counts "overflow" uint8
+            real(draws, off, out, cap)
+            return False
+        return real(draws, off, out, cap)
+
+    monkeypatch.setattr(_compiled, "count_draws", overflow_once)
+    wide = subject_weights(groups, 40, np.random.default_rng(5), dtype=np.uint8)
+    assert wide.dtype == np.float32 and np.array_equal(wide, w32)
+    assert calls[:2] == [np.uint8, np.uint8] and calls[2] == np.float32
+    assert not real(np.zeros((1, 3), np.int64), 0, np.zeros((1, 1), np.uint8), 2)
+
+
+@pytest.mark.parametrize("counts", ["integer", "fractional", "huge"])
+def test_level_weight_sums_equal_a_brute_force(counts):
+    """Runs of one (group, level, subject) in float32 and the per-pair float64 fallback
+    (fractional or huge counts) give the brute-force sums, from unsorted pairs with
+    repeats."""
+    from fairbench.metrics.bootstrap import level_weight_sums
+
+    rng = np.random.default_rng(1)
+    nsub, K, G, L, R = 60, 500, 3, 4, 7
+    w = subject_weights(np.sort(rng.integers(0, 2, nsub)), R, rng, dtype=np.uint8)
+    a, b = rng.integers(0, nsub, K), rng.integers(0, nsub, K)
+    g, lev = rng.integers(0, G, K), rng.integers(0, L, K)
+    c = rng.integers(1, 5, K).astype(np.float64)
+    if counts == "fractional":
+        c = c + 0.5
+    elif counts == "huge":
+        c[0] = 2.0**24
+    want = np.zeros((R, G, L))
+    wf = w.astype(np.float64)
+    for k in range(K):
+        want[:, g[k], lev[k]] += c[k] * wf[:, a[k]] * wf[:, b[k]]
+    for ww in (w, w.astype(np.float32)):
+        got = level_weight_sums(ww, a, b, g, lev, c, G, L)
+        assert np.array_equal(got, want)
+    assert np.array_equal(level_weight_sums(w, a[:0], b[:0], g[:0], lev[:0], c[:0], G, L),
+                          np.zeros((R, G, L)))
