@@ -55,6 +55,29 @@ def bench_search_cli(
                                            repeats=repeats)))
 
 
+@command(bench_app, "extract")
+def bench_extract_cli(
+    matcher: Annotated[str, typer.Option(help="Matcher name (registry).")] = "dlib",
+    images: Annotated[int, typer.Option(min=1, help="Images (the London set's 204, cycled).")
+                      ] = 204,
+    params: Annotated[list[str] | None, typer.Option(
+        "--params", "-p", help="Matcher params, repeatable: key=value, an inline YAML mapping "
+        "or a YAML file (a run config contributes its matcher.params).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="matcher.workers of the parallel "
+                                                "run (default: every core).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per batch.")] = 16,
+) -> None:
+    """Template extraction on every core vs one worker, same images, same run, cache off;
+    prints JSON (images_per_s, sequential_images_per_s, speedup, faces_per_s, ...)."""
+    import json
+
+    from fairbench.bench.extract import run_extract_bench
+    from fairbench.cli.matchers import parse_params
+
+    typer.echo(json.dumps(run_extract_bench(matcher, images, parse_params(params or []),
+                                            workers, batch_size)))
+
+
 @command(bench_app, "scores")
 def bench_scores_cli(
     rows: Annotated[int, typer.Option(min=1, help="Comparisons in the simulated bob4 file.")
