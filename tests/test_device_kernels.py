@@ -16,7 +16,7 @@ from fairbench.kernels.device.allpairs import device_stream
 from fairbench.kernels.device.gemm import round_inputs
 from fairbench.kernels.device.search import device_search_topk, prepare_rows
 from fairbench.kernels.prep import prepare, score_pairs
-from fairbench.kernels.search import search_topk
+from fairbench.kernels.search import search_topk, search_topk_bruteforce
 from fairbench.kernels.stream import prepare_stream, stream
 from fairbench.plan import make_plan
 from tests.generated import generated
@@ -141,6 +141,9 @@ def test_search_equals_the_cpu_kernel_on_ties(kind, block, probe_block, k):
     assert got[0].dtype == np.float32 and got[1].dtype == np.int64
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(got[0].view(np.uint32), want[0].view(np.uint32))
+    bf = search_topk_bruteforce(p, g, k, kind)  # the full score matrix, sorted
+    np.testing.assert_array_equal(got[1], bf[1])
+    np.testing.assert_array_equal(got[0], bf[0])
     ok = np.ones(len(p), bool)
     ok[[3, 5, 9] + ([7] if kind == "cosine" else [])] = False  # failed: empty lists
     assert (got[1][~ok] == -1).all() and (got[1][ok] == -1).any() == (k > 490)
