@@ -205,3 +205,15 @@ def test_minus_zero_ties_with_plus_zero_and_goes_by_index():
     assert np.argsort(key, kind="stable")[::-1].tolist()[:6] == [
         5, 0, 1, 2, 3, 4]
     assert key[6] == key[7] == np.iinfo(np.int64).min
+
+
+@pytest.mark.parametrize("kind", ["cosine", "euclidean"])
+def test_float16_storage_equals_the_cpu_kernel(kind):
+    frame, emb = generated(kind, n_subjects=80, seed=12)
+    emb = emb + np.random.default_rng(0).standard_normal(emb.shape).astype(np.float32) * 0.1
+    plan = make_plan(frame, ["grp", "sex"])
+    inp = prepare_stream(emb, kind, plan.subject, plan.stratum, "float16")
+    assert inp.x.dtype == np.float16
+    _, _, pidx, P, lo, hi = setup(kind, emb, frame, 256)
+    args = (inp, pidx, P, lo, hi, 256, 200)
+    same(device_stream(*args, block=40, device="numpy"), stream(*args, block=40, threads=2))
