@@ -76,12 +76,23 @@ def environment(device: str) -> dict[str, Any]:
     return out
 
 
+def _guarded(fn, *args, **info) -> dict[str, Any]:
+    """``fn(*args)``, or its error with ``passed: False`` (one failing precision must not hide
+    the others' results)."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        return {**info, "passed": False, "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=4)}
+
+
 def exactness(device: str, small: bool) -> dict[str, Any]:
     n, dim = size("exact_n", small), size("exact_dim", small)
-    runs = [allpairs_exactness(device, n, dim, kind, precision)
+    runs = [_guarded(allpairs_exactness, device, n, dim, kind, precision, kind=kind,
+                     precision=precision)
             for kind in ("cosine", "euclidean") for precision in ("float32", "tf32", "float16")]
     g, p = size("search_exact", small)
-    search = search_exactness(device, g, p, dim)
+    search = _guarded(search_exactness, device, g, p, dim)
     f32 = [r for r in runs if r["precision"] == "float32"]
     return {"allpairs": runs, "search": search,
             "passed": bool(all(r["passed"] for r in f32) and search["passed"]),
@@ -115,18 +126,24 @@ def _allpairs_runs(device: str, n: int, dim: int, precisions: tuple[str, ...] = 
     out: dict[str, Any] = {"n": n, "dim": dim, "groups": groups, "pairs": pairs,
                            "prepare_s": round(prep, 3)}
     for precision in precisions:
-        stats: dict[str, float] = {}
-        t1 = time.perf_counter()
-        res = device_stream(inp, pidx, len(iu[0]), -1.0, 1.0 + 1e-6, nbins, floor,
-                            device=device, precision=precision, stats=stats)
-        el = time.perf_counter() - t1
-        out[precision] = {
-            "kernel_s": round(el, 3), "upload_s": round(stats["upload_s"], 3),
-            "tiles_s": round(stats["tiles_s"], 3),
-            "products_only_s": round(_products_only(device, inp, precision), 3),
-            "pairs_per_s": pairs / el, "kept_pairs": int(len(res.kept_s)),
-            "counted": int(res.hist.sum()) + len(res.genuine) == pairs}
+        out[precision] = _guarded(_timed_run, device, inp, pidx, len(iu[0]), nbins, floor,
+                                  precision, pairs)
     return out
+
+
+def _timed_run(device: str, inp: Any, pidx: np.ndarray, n_slots: int, nbins: int, floor: int,
+               precision: str, pairs: int) -> dict[str, Any]:
+    stats: dict[str, float] = {}
+    t1 = time.perf_counter()
+    res = device_stream(inp, pidx, n_slots, -1.0, 1.0 + 1e-6, nbins, floor, device=device,
+                        precision=precision, stats=stats)
+    el = time.perf_counter() - t1
+    return {
+        "kernel_s": round(el, 3), "upload_s": round(stats["upload_s"], 3),
+        "tiles_s": round(stats["tiles_s"], 3),
+        "products_only_s": round(_products_only(device, inp, precision), 3),
+        "pairs_per_s": pairs / el, "kept_pairs": int(len(res.kept_s)),
+        "counted": int(res.hist.sum()) + len(res.genuine) == pairs}
 
 
 def _products_only(device: str, inp: Any, precision: str, block: int = 8192) -> float:
