@@ -17,3 +17,10 @@ def test_bench_reports_every_figure():
     assert res["simulated"] is True and res["naive_n"] == 300
     assert res["ratio_to_gemm"] > 0 and res["gemm_gflops"] > 0
     assert [d["target_fmr"] for d in res["float16_vs_float32"]] == [1e-3, 1e-4]
+
+
+def test_no_replicates_means_no_bootstrap_figure():
+    """Without replicates there is nothing to time: no figure rather than a noise one."""
+    res = run_bench(n=400, dim=8, groups=2, naive_n=4, replicates=0, repeats=1,
+                    float16=False)
+    assert "bootstrap_1000_s" not in res and "bootstrap_over_pass" not in res
