@@ -19,18 +19,30 @@ from fairbench.privacy import quiet_dependencies
 quiet_dependencies()  # before any dependency is imported, by us or through us
 
 from fairbench._version import __version__  # noqa: E402
-from fairbench.api import check_claims, compare, evaluate, load, run  # noqa: E402
-from fairbench.metrics.frame import RateFrame  # noqa: E402
-from fairbench.results.run import Run  # noqa: E402
 
 __all__ = ["DetCurveDisplay", "RateDisplay", "RateFrame", "Run", "__version__", "check_claims",
            "compare", "evaluate", "load", "run"]
 
+#: where each public name lives: imported on first use, so ``import fairbench`` (and every
+#: process that only needs a part of it, such as an extraction worker) stays light
+_LAZY = {"run": "fairbench.api", "load": "fairbench.api", "evaluate": "fairbench.api",
+         "compare": "fairbench.api", "check_claims": "fairbench.api",
+         "RateFrame": "fairbench.metrics.frame", "Run": "fairbench.results.run",
+         "DetCurveDisplay": "fairbench.report.displays",
+         "RateDisplay": "fairbench.report.displays"}
+
 
 def __getattr__(name: str) -> object:
-    """Plot displays load matplotlib only when asked for."""
-    if name in ("DetCurveDisplay", "RateDisplay"):
-        from fairbench.report import displays
+    """The public API, loaded when first asked for (plot displays bring matplotlib)."""
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'fairbench' has no attribute {name!r}")
+    import importlib
 
-        return getattr(displays, name)
-    raise AttributeError(f"module 'fairbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -246,6 +246,17 @@ class ExtractWorker:
         self._matcher: Matcher | None = None
         self._cache: TemplateCache | None = None
 
+    @classmethod
+    def around(cls, matcher: Matcher, cache: TemplateCache | None,
+               max_pixels: int = MAX_PIXELS) -> ExtractWorker:
+        """A worker on a matcher this process has built (and loaded) already: the main
+        process's share of the work, next to its worker processes."""
+        w = cls(matcher.name, matcher.params.model_dump(mode="json"),
+                None if cache is None else cache.root, matcher.fingerprint(),
+                None if cache is None else cache.dim, max_pixels)
+        w._matcher, w._cache = matcher, cache
+        return w
+
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_matcher": None, "_cache": None}
 

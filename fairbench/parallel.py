@@ -4,8 +4,10 @@
 matcher's ``parallelism`` choose:
 
 - **processes** (dlib, and any plugin by default), when the matcher can be built by name:
-  one :class:`~fairbench.extraction.ExtractWorker` per worker process, each building the
-  matcher once and reading, looking up, embedding and caching whole batches itself;
+  ``workers - 1`` worker processes, each an :class:`~fairbench.extraction.ExtractWorker`
+  that builds the matcher once and reads, looks up, embeds and caches whole batches
+  itself, and this process as the last worker, on the matcher it has loaded already (so
+  the others' start-up, about a second each, hides behind its work);
 - **threads** (the ONNX matchers): one matcher in this process whose libraries run
   ``workers`` threads (ONNX Runtime's intra-op pool, OpenCV's), with a reader thread that
   reads, looks up and decodes the next batch while this one is embedded;
@@ -76,9 +78,10 @@ def how(matcher: Matcher, n_chunks: int, workers: int | None, executor: Any = No
     if w == 1 or n_chunks <= 1 or not matcher.needs_images:
         return {"mode": "sequential", "workers": 1, "threads_per_worker": 1,
                 "reader_thread": False}
-    if kind == "processes" and build is not None:
-        return {"mode": "processes", "workers": min(w, n_chunks), "threads_per_worker": 1,
-                "reader_thread": False}
+    if kind == "processes" and build is not None:  # this process is one of the workers
+        n = min(w, n_chunks)
+        return {"mode": "processes", "workers": n, "worker_processes": n - 1,
+                "threads_per_worker": 1, "reader_thread": False}
     if kind == "threads":
         return {"mode": "threads", "workers": 1, "threads_per_worker": w,
                 "reader_thread": True}
@@ -103,7 +106,8 @@ def run_extraction(matcher: Matcher, chunks: Sequence[Chunk], cache: TemplateCac
             return Extraction(iter(executor.map_with_state(make, run_chunk, list(chunks))),
                               rec)
         pool = ProcessPool(rec["workers"], what="template-extraction worker")
-        return Extraction(_closing(pool.map_with_state(make, run_chunk, chunks)), rec)
+        here = ExtractWorker.around(matcher, cache, max_pixels)
+        return Extraction(_closing(pool.map_with_state(make, run_chunk, chunks, here)), rec)
     threads = rec["threads_per_worker"]
     if mode == "sequential":
         return Extraction(_sequential(matcher, chunks, cache, max_pixels, threads), rec)
@@ -111,7 +115,9 @@ def run_extraction(matcher: Matcher, chunks: Sequence[Chunk], cache: TemplateCac
 
 
 def _closing(it: Iterator[list[Outcome]]) -> Iterator[list[Outcome]]:
-    with contextlib.closing(it):  # type: ignore[type-var]
+    """The pool's results, its workers stopped when they are abandoned; this process's own
+    share runs its libraries on one thread, as each worker process does."""
+    with contextlib.closing(it), thread_budget(1):  # type: ignore[type-var]
         yield from it
 
 

@@ -121,45 +121,64 @@ def _worker_main(make_state: Callable[[], Any], call: Callable[[Any, Any], Any],
 
 
 class ProcessPool:
-    """``workers`` processes, started for one :meth:`map_with_state` call and stopped at
-    its end (or at the first error or interrupt). ``what`` names the work in messages."""
+    """``workers`` workers, started for one :meth:`map_with_state` call and stopped at its
+    end (or at the first error or interrupt). ``what`` names the work in messages."""
 
     def __init__(self, workers: int, what: str = "worker") -> None:
         self.workers = max(1, int(workers))
         self.what = what
-        self.startup_s: float | None = None  # until the first result (process + state)
+        self.processes = 0  # worker processes the last call started
+        self.done_here = 0  # items the last call worked on in this process
 
     def map_with_state(self, make_state: Callable[[], S], call: Callable[[S, T], R],
-                       items: Iterable[T]) -> Iterator[R]:
+                       items: Iterable[T], here: S | None = None) -> Iterator[R]:
         """``call(state, item)`` for every item, each worker building ``state`` once;
-        yields the results in item order as they come in."""
+        yields the results in item order as they come in.
+
+        ``here``: a state of this process's own (e.g. the model it has loaded already).
+        This process is then one of the workers: it works on items itself whenever every
+        worker process has its next item waiting, so one process fewer is started and the
+        others' start-up (an interpreter, a model to load) hides behind its work.
+        """
         todo = list(items)
         if not todo:
             return
         ctx = mp.get_context("spawn")
         tasks, results = ctx.Queue(), ctx.Queue()
-        n = min(self.workers, len(todo))
+        n = min(self.workers, len(todo)) - (here is not None)
+        self.processes, self.done_here = n, 0
         procs = [ctx.Process(target=_worker_main, daemon=True, name=f"fairbench-{self.what}-{i}",
                              args=(make_state, call, tasks, results, os.getpid()))
                  for i in range(n)]
-        t0 = time.perf_counter()
         clean = False
         try:
             _start(procs)
-            window = 2 * n  # items handed out ahead: workers never wait, memory stays small
-            sent = 0
+            window = 2  # items given to each worker process ahead: it never idles
+            sent = out = queued = 0
             held: dict[int, R] = {}
-            out = 0
             while out < len(todo):
-                while sent < len(todo) and sent - out < window:
+                while sent < len(todo) and queued < window * n:
                     tasks.put((sent, todo[sent]))
-                    sent += 1
-                kind, k, payload = self._next(results, procs, out, sent, todo)
-                if kind == "failed":
-                    raise _unpack(payload)
-                if self.startup_s is None:
-                    self.startup_s = time.perf_counter() - t0
-                held[k] = payload
+                    sent, queued = sent + 1, queued + 1
+                msg = self._next(results, procs, out, sent, todo, block=here is None)
+                if msg is None:  # the processes are busy and fed: work here meanwhile
+                    if sent < len(todo):
+                        k, item = sent, todo[sent]
+                        sent += 1
+                    else:  # nothing left to hand out: take back an item still waiting
+                        try:
+                            k, item = tasks.get_nowait()
+                            queued -= 1
+                        except queue.Empty:
+                            msg = self._next(results, procs, out, sent, todo)
+                    if msg is None:
+                        held[k] = call(here, item)  # type: ignore[arg-type]
+                        self.done_here += 1
+                if msg is not None:
+                    kind, k, payload = msg
+                    if kind == "failed":
+                        raise _unpack(payload)
+                    held[k], queued = payload, queued - 1
                 while out in held:
                     yield held.pop(out)
                     out += 1
@@ -176,11 +195,12 @@ class ProcessPool:
                 q.close()
 
     def _next(self, results: Any, procs: list[Any], out: int, sent: int,
-              todo: list[Any]) -> tuple[str, int, Any]:
-        """The next message from a worker; a worker that died is a WorkerDied."""
+              todo: list[Any], block: bool = True) -> tuple[str, int, Any] | None:
+        """The next message from a worker process (None when ``block`` is false and none
+        is ready); a worker process that died is a WorkerDied."""
         while True:
             try:
-                return results.get(timeout=_POLL_S)
+                return results.get(timeout=_POLL_S) if block else results.get_nowait()
             except queue.Empty:
                 pass
             dead = [p for p in procs if p.exitcode is not None]
@@ -198,6 +218,8 @@ class ProcessPool:
                      "process killed from outside; fewer workers (matcher.workers) use "
                      "less memory, and matcher.workers: 1 runs everything in this "
                      "process"])
+            if not block:
+                return None
 
 
 def _how(code: int) -> str:

@@ -60,8 +60,9 @@ def test_dlib_worker_processes_give_the_sequential_templates(faces, tmp_path):
     cache = TemplateCache(tmp_path / "cache", m.fingerprint(), 128)
     par = extract_templates(m, faces, cache, 4, progress=False, workers=2,
                             build=("dlib", {}))
-    assert par.execution == {"mode": "processes", "workers": 2, "threads_per_worker": 1,
-                             "reader_thread": False}
+    # one worker process, and this process as the second worker
+    assert par.execution == {"mode": "processes", "workers": 2, "worker_processes": 1,
+                             "threads_per_worker": 1, "reader_thread": False}
     same(seq, par)
     assert (par.cache_hits, par.computed) == (0, len(faces) - 1)  # the missing file: unread
     # the workers wrote the cache, whole: the next run reads every template back
@@ -210,6 +211,21 @@ def _refuse(state, item):
 
 def _state():
     return None
+
+
+def _square(state, item):
+    time.sleep(0.02 * (item % 3))
+    return (state or 0) + item * item
+
+
+def test_this_process_works_beside_its_worker_processes_in_item_order():
+    import multiprocessing as mp
+
+    pool = ProcessPool(2)
+    assert list(pool.map_with_state(_state, _square, range(40), here=0)) == \
+        [k * k for k in range(40)]
+    assert pool.processes == 1 and 0 < pool.done_here < 40  # both did some
+    assert mp.active_children() == []
 
 
 def test_a_worker_that_dies_is_a_clear_error_not_a_hang():
