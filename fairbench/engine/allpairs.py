@@ -37,6 +37,8 @@ from fairbench.kernels.stream import (
     stream,
 )
 
+_SUMMED = np.zeros((1, 0), dtype=np.int64)  # a band's histogram once it is in the sum
+
 
 def binning_for(inp: StreamInput, bins: int) -> Binning:
     """Score range that holds every possible score of these templates."""
@@ -75,15 +77,16 @@ def count_verification(
     P = n_pair_slots(S)
     remote = executor is not None and executor.remote
     workers = max(1, threads or os.cpu_count() or 1)
-    if remote:  # the driver holds every band's histogram until they are merged
+    if remote:  # bands, two per CPU; here only the running sum and the band that came in
         assert executor is not None
-        workers = max(1, min(2 * executor.parallelism(), max_hist_bytes // (P * bins * 8) - 1))
-    need = P * bins * 8 * (workers + 1)  # one histogram per worker thread, plus the sum
+        workers = 2 * executor.parallelism()
+    held = 2 if remote else workers + 1  # one histogram per worker thread, plus the sum
+    need = P * bins * 8 * held
     if need > max_hist_bytes:
         raise FairbenchError(
             f"the score histograms would need {need / 2**30:.1f} GiB ({S:,} attribute "
-            f"combinations, so {P:,} pairs of them, x {bins:,} bins x {workers} threads); "
-            "use fewer attributes, fewer histogram_bins, or intersections: false")
+            f"combinations, so {P:,} pairs of them, x {bins:,} bins x {held} histograms at "
+            "once); use fewer attributes, fewer histogram_bins, or intersections: false")
     block = max(1, min(block, plan.n_images))  # no tile larger than the data
     inp = prepare_stream(embeddings, kind, plan.subject, plan.stratum, storage)
     binning = binning_for(inp, bins)
@@ -105,8 +108,7 @@ def count_verification(
         if shared is None:
             return stream(inp, pidx, P, binning.lo, binning.hi, bins, floor, block, threads)
         assert executor is not None
-        parts = executor.map(_band, [(band, floor) for band in bands], shared)
-        return merge_results(parts, inp.n_genuine)
+        return _merge_as_done(executor, bands, floor, shared, inp.n_genuine)
 
     res = one_pass(floor_bin)
     exact = floor_bin_for(res.hist.sum(axis=0), binning, fixed_thresholds, target_fmr)
@@ -135,6 +137,27 @@ def count_verification(
     counts = VerificationCounts(S, binning, res.hist, res.hist.sum(axis=1), res.genuine[srt],
                                 ki, kj, res.kept_s, floor_bin)
     return counts, inp.failed_orig.copy()
+
+
+def _merge_as_done(executor: Executor, bands: list[tuple[int, int]], floor: int,
+                   shared: Any, n_genuine: int) -> StreamResult:
+    """One remote pass: every band's histogram is added to the sum as the band finishes (so
+    the driver holds two histograms, not one per band), then ``merge_results`` in band
+    order places the genuine scores and kept pairs. Integer sums: the order they come in
+    changes nothing."""
+    total: np.ndarray | None = None
+    parts: list[Any] = [None] * len(bands)
+    for k, part in executor.imap(_band, [(band, floor) for band in bands], shared):
+        if total is None:
+            total = part.hist  # the executor's own copy: summed into in place
+        else:
+            total += part.hist
+        part.hist = _SUMMED  # merge_results adds these zero-width histograms: nothing
+        parts[k] = part
+    merged = merge_results(parts, n_genuine)
+    assert total is not None
+    merged.hist = total
+    return merged
 
 
 def _band(shared: tuple[Any, ...], item: tuple[tuple[int, int], int]) -> StreamResult:

@@ -8,9 +8,10 @@ but not hashed.
 
 Two shapes of work cover fairbench:
 
-- :meth:`Executor.map`: stateless tasks over one large read-only input (the templates of
-  an all-pairs pass, a gallery), which :meth:`Executor.put` shares once (a cluster keeps
-  it in its object store) and every call receives;
+- :meth:`Executor.map` (and :meth:`Executor.imap`, results as they finish): stateless
+  tasks over one large read-only input (the templates of an all-pairs pass, a gallery),
+  which :meth:`Executor.put` shares once (a cluster keeps it in its object store) and
+  every call receives;
 - :meth:`Executor.map_with_state`: tasks that need an expensive per-worker object built
   once (a face model), such as template extraction.
 """
@@ -18,7 +19,7 @@ Two shapes of work cover fairbench:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -48,13 +49,23 @@ class Executor(ABC):
         return obj
 
     @abstractmethod
+    def imap(self, fn: Callable[[Any, T], R], items: Sequence[T], shared: Any = None
+             ) -> Iterator[tuple[int, R]]:
+        """``(k, fn(shared, items[k]))`` for every item, in the order the calls finish.
+
+        A caller that reduces results as they come (summing histograms) holds one at a
+        time instead of all of them. ``shared`` (an object or a handle from :meth:`put`)
+        is sent once, not per call; ``fn`` must be importable by name (a module-level
+        function) for a remote executor.
+        """
+
     def map(self, fn: Callable[[Any, T], R], items: Sequence[T], shared: Any = None
             ) -> list[R]:
-        """``[fn(shared, item) for item in items]``, run in parallel, in item order.
-
-        ``shared`` (an object or a handle from :meth:`put`) is sent once, not per call.
-        ``fn`` must be importable by name (a module-level function) for a remote executor.
-        """
+        """``[fn(shared, item) for item in items]``, run in parallel, in item order."""
+        out: list[Any] = [None] * len(items)
+        for k, value in self.imap(fn, items, shared):
+            out[k] = value
+        return out
 
     @abstractmethod
     def map_with_state(self, make_state: Callable[[], S], call: Callable[[S, T], R],

@@ -8,7 +8,7 @@ executor's results are compared with.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from fairbench.executors.base import Executor
@@ -27,9 +27,10 @@ class LocalExecutor(Executor):
     def parallelism(self) -> int:
         return os.cpu_count() or 1
 
-    def map(self, fn: Callable[[Any, T], R], items: Sequence[T], shared: Any = None
-            ) -> list[R]:
-        return [fn(shared, item) for item in items]
+    def imap(self, fn: Callable[[Any, T], R], items: Sequence[T], shared: Any = None
+             ) -> Iterator[tuple[int, R]]:
+        for k, item in enumerate(items):
+            yield k, fn(shared, item)
 
     def map_with_state(self, make_state: Callable[[], S], call: Callable[[S, T], R],
                        items: Sequence[T]) -> list[R]:

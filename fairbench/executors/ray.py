@@ -7,7 +7,8 @@ Ray API, and why:
 - a shared input is put into the object store once (:meth:`RayExecutor.put`), not sent
   with every task;
 - at most :meth:`~RayExecutor.parallelism` calls are in flight, so ``num_cpus`` caps the
-  CPUs a run takes from a shared cluster, and a run that stops leaves little queued;
+  CPUs a run takes from a shared cluster, and a run that stops leaves little queued
+  (what is in flight is cancelled);
 - a task whose worker died is run again (``max_retries``); a stateful actor that died is
   restarted, rebuilds its state and runs the call again (``max_restarts``,
   ``max_task_retries``); a call that *raised* is not retried: the error is the caller's;
@@ -22,7 +23,7 @@ import copy
 import importlib.util
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from fairbench.errors import ConfigError, FairbenchError
@@ -153,15 +154,14 @@ class RayExecutor(Executor):
     def put(self, obj: Any) -> Any:
         return self._start().put(obj)
 
-    def map(self, fn: Callable[[Any, T], R], items: Sequence[T], shared: Any = None
-            ) -> list[R]:
+    def imap(self, fn: Callable[[Any, T], R], items: Sequence[T], shared: Any = None
+             ) -> Iterator[tuple[int, R]]:
         if not items:
-            return []
+            return
         ray = self._start()
         if shared is not None and not isinstance(shared, ray.ObjectRef):
             shared = ray.put(shared)
         task = ray.remote(_call).options(num_cpus=1, max_retries=self.max_retries)
-        out: list[Any] = [None] * len(items)
         pending: dict[Any, int] = {}
         nxt = 0
         try:
@@ -172,12 +172,11 @@ class RayExecutor(Executor):
                     self._tasks += 1
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
-                    out[pending.pop(ref)] = self._result(ref)
-        except BaseException:
+                    k = pending.pop(ref)
+                    yield k, self._result(ref)
+        finally:  # an error, Ctrl-C, or a caller that stopped early: nothing keeps running
             for ref in pending:
                 ray.cancel(ref, force=True)
-            raise
-        return out
 
     def map_with_state(self, make_state: Callable[[], S], call: Callable[[S, T], R],
                        items: Sequence[T]) -> list[R]:

@@ -173,8 +173,8 @@ class DyingRay(RayExecutor):
 
     marker = ""
 
-    def map(self, fn, items, shared=None):  # type: ignore[no-untyped-def]
-        return super().map(partial(_die_once, self.marker, fn), items, shared)
+    def imap(self, fn, items, shared=None):  # type: ignore[no-untyped-def]
+        return super().imap(partial(_die_once, self.marker, fn), items, shared)
 
 
 def test_a_killed_worker_is_retried_and_the_counts_are_identical(cluster, tmp_path):

@@ -31,9 +31,11 @@ class InlineRemote(LocalExecutor):
     def parallelism(self) -> int:
         return self.parallel
 
-    def map(self, fn, items, shared=None):  # type: ignore[no-untyped-def]
+    def imap(self, fn, items, shared=None):  # type: ignore[no-untyped-def]
+        """Calls finish last to first: every caller must put them back in order."""
         self.calls += len(items)
-        return super().map(fn, items[::-1], shared)[::-1]  # out of order, merged in order
+        for k in reversed(range(len(items))):
+            yield k, fn(shared, items[k])
 
 
 def test_the_section_is_strict_and_names_its_key():
@@ -150,9 +152,15 @@ def test_row_bands_through_an_executor_give_the_local_counts(inline, monkeypatch
     plan = make_plan(frame, ["g"], {})
     emb = rng.standard_normal((n, 8)).astype(np.float32)
     emb[[3, 200]] = np.nan
+    two = 2 * plan.n_strata * (plan.n_strata + 1) // 2 * 256 * 8  # bytes of two histograms
     for kind in ("cosine", "euclidean"):
         whole, fa = count_verification(emb, kind, plan, [], [0.05], 256, 64, threads=2)
-        parts, fb = count_verification(emb, kind, plan, [], [0.05], 256, 64, executor=inline)
+        before = inline.calls
+        # the driver sums bands as they come: two histograms at once, however many bands
+        parts, fb = count_verification(emb, kind, plan, [], [0.05], 256, 64, executor=inline,
+                                       max_hist_bytes=two)
+        # two passes (the patched floor), each over the bands of two per CPU
+        assert inline.calls - before == 2 * len(row_bands(400, 64, 6)) > 2 * 2
         assert np.array_equal(whole.hist, parts.hist)
         assert np.array_equal(whole.mated_s, parts.mated_s) and np.array_equal(fa, fb)
         assert key(whole) == key(parts)
