@@ -96,15 +96,15 @@ def sharded_topk(executor: Executor, probes: np.ndarray, gallery: np.ndarray, k:
     chunks = _cuts(n_p, PROBE_BLOCK, max(1, want // len(shards)))
     shared: Any = executor.put((probes, gallery, k, kind, storage))
     tasks = [(p0, p1, g0, g1) for p0, p1 in chunks for g0, g1 in shards]
-    parts = executor.map(_shard, tasks, shared)
-    out_s, out_i = [], []
-    for c in range(len(chunks)):
-        mine = parts[c * len(shards):(c + 1) * len(shards)]
-        s, i = merge_topk(np.concatenate([m[0] for m in mine], axis=1),
-                          np.concatenate([m[1] for m in mine], axis=1), k)
-        out_s.append(s)
-        out_i.append(i)
-    return np.concatenate(out_s), np.concatenate(out_i)
+    best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(chunks)
+    for t, (s, i) in executor.imap(_shard, tasks, shared):
+        c = t // len(shards)  # each shard's list folds into its probe chunk's as it comes:
+        have = best[c]  # the best k of a union is the best k of the best k's, in any order
+        best[c] = (s, i) if have is None else merge_topk(
+            np.concatenate([have[0], s], axis=1), np.concatenate([have[1], i], axis=1), k)
+    done = [b for b in best if b is not None]
+    assert len(done) == len(chunks)
+    return np.concatenate([b[0] for b in done]), np.concatenate([b[1] for b in done])
 
 
 def run_searches(emb: np.ndarray, plan: Plan, gallery: np.ndarray, probes: np.ndarray,
