@@ -143,6 +143,9 @@ def open_session(path: Path, sha256: str | None, providers: Sequence[str], key: 
     try:
         options = ort.SessionOptions()
         options.intra_op_num_threads = _INTRA_OP_THREADS
+        # idle pool threads sleep instead of spinning: they share the cores with the reader
+        # thread, OpenCV's detector and other processes (the numbers are the same)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), sess_options=options,
                                        providers=usable_providers(providers))
     except MatcherError:
