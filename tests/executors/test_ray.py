@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.executors.conftest import need_ray
+from tests.executors.ray_support import need_ray
 
 ray = need_ray()
 

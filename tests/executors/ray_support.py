@@ -1,5 +1,8 @@
 """Ray for the executor tests: skipped where Ray is not installed, except in CI's Ray step
-(``CI=true`` and ``FAIRBENCH_RAY_TESTS=1``), where a missing Ray is a failure."""
+(``CI=true`` and ``FAIRBENCH_RAY_TESTS=1``), where a missing Ray is a failure.
+
+A helper module, not a ``conftest.py``: two conftest files in sibling test folders clash
+under ``--doctest-modules`` (both import as ``conftest``)."""
 
 from __future__ import annotations
 
