@@ -19,6 +19,7 @@ Ray API, and why:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import logging
@@ -176,7 +177,8 @@ class RayExecutor(Executor):
                     yield k, self._result(ref)
         finally:  # an error, Ctrl-C, or a caller that stopped early: nothing keeps running
             for ref in pending:
-                ray.cancel(ref, force=True)
+                with contextlib.suppress(Exception):  # the cluster may be going down too
+                    ray.cancel(ref, force=True)
 
     def map_with_state(self, make_state: Callable[[], S], call: Callable[[S, T], R],
                        items: Sequence[T]) -> list[R]:
@@ -206,7 +208,8 @@ class RayExecutor(Executor):
                     free.append(actor)
         finally:
             for actor in actors:  # their CPUs go back to the cluster at once
-                ray.kill(actor, no_restart=True)
+                with contextlib.suppress(Exception):  # the cluster may be going down too
+                    ray.kill(actor, no_restart=True)
         return out
 
     def _result(self, ref: Any) -> Any:
