@@ -345,3 +345,24 @@ def test_workers_is_not_part_of_the_study():
     assert len(hashes) == 1 and load_config_dict(base).hash() in hashes
     with pytest.raises(FairbenchError, match="workers"):
         load_config_dict({**base, "matcher": {"name": "dlib", "workers": 0}})
+
+
+def test_a_run_on_every_core_writes_the_sequential_runs_tables(london16, london16_manifest,
+                                                              tmp_path):
+    import fairbench
+
+    cfg = {"dataset": {"manifest": str(london16_manifest), "root": str(london16),
+                       "attributes": ["eth"]},
+           "matcher": {"name": "dlib", "batch_size": 4},
+           "verification": {"target_fmr": [0.4], "bootstrap": {"replicates": 20}},
+           "cache": {"enabled": False}}
+    runs = {w: fairbench.run(cfg, tmp_path / str(w), overrides=[f"matcher.workers={w}"],
+                             progress=False) for w in (1, 2)}
+    one, two = runs[1], runs[2]
+    assert one.record["config_hash"] == two.record["config_hash"]
+    assert one.record["capture"]["extraction"]["mode"] == "sequential"
+    assert two.record["capture"]["extraction"]["workers"] == 2
+    tables = [{p.name: p.read_bytes() for p in sorted((r.run_dir / "tables").glob("*.csv"))}
+              for r in (one, two)]
+    assert tables[0] == tables[1] and len(tables[0]) >= 5
+    assert (one.run_dir / "counts.npz").read_bytes() == (two.run_dir / "counts.npz").read_bytes()
