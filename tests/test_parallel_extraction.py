@@ -48,6 +48,22 @@ def faces(london16, tmp_path) -> list[ImageRecord]:
             ImageRecord("bad", bad, "y"), *recs[10:]]
 
 
+@pytest.fixture()
+def restored_threads():
+    """An ExtractWorker sizes this process's thread pools for good (a worker owns its
+    process); a test that runs one here puts them back."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    from fairbench import onnxrt
+
+    ort, cvn = onnxrt.intra_op_threads(), cv2.getNumThreads()
+    with threadpool_limits(limits=None):
+        yield
+    onnxrt.set_intra_op_threads(ort)
+    cv2.setNumThreads(cvn)
+
+
 def entries(cache: Path) -> list[Path]:
     return sorted(cache.rglob("*.npz"))
 
@@ -170,7 +186,8 @@ class InProcessRemote:
                 for it in items]
 
 
-def test_an_executor_runs_extract_workers_with_the_sequential_outcomes(faces, tmp_path):
+def test_an_executor_runs_extract_workers_with_the_sequential_outcomes(faces, tmp_path,
+                                                                      restored_threads):
     m = build_matcher("dlib", {})
     seq = extract_templates(m, faces[:14], None, 4, progress=False, workers=1)
     cache = TemplateCache(tmp_path / "cache", m.fingerprint(), 128)
@@ -181,7 +198,8 @@ def test_an_executor_runs_extract_workers_with_the_sequential_outcomes(faces, tm
     assert len(entries(tmp_path / "cache")) == 13
 
 
-def test_an_extract_worker_is_picklable_and_checks_its_matcher(faces, tmp_path):
+def test_an_extract_worker_is_picklable_and_checks_its_matcher(faces, tmp_path,
+                                                              restored_threads):
     m = build_matcher("dlib", {})
     w = ExtractWorker("dlib", {}, tmp_path / "cache", m.fingerprint(), 128)
     chunk = [(7, faces[0]), (8, faces[10]), (9, faces[11])]  # a face, missing, not an image
