@@ -66,8 +66,9 @@ def resolve_workers(workers: int | None) -> int:
 def how(matcher: Matcher, n_chunks: int, workers: int | None, executor: Any = None,
         build: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Which path extraction takes, as run.json records it: ``mode`` (sequential |
-    processes | threads | in-process | executor), ``workers`` (processes or actors),
-    ``threads_per_worker`` and ``reader_thread``."""
+    processes | threads | in-process | executor), ``workers`` (the processes embedding,
+    this one included, or the executor's parallelism), ``worker_processes`` (those
+    started), ``threads_per_worker`` and ``reader_thread``."""
     w = resolve_workers(workers)
     kind = getattr(matcher, "parallelism", "processes")
     if executor is not None and getattr(executor, "remote", False) and build is not None \
@@ -75,7 +76,7 @@ def how(matcher: Matcher, n_chunks: int, workers: int | None, executor: Any = No
         return {"mode": "executor", "executor": getattr(executor, "name", "?"),
                 "workers": int(executor.parallelism()), "threads_per_worker": 1,
                 "reader_thread": False}
-    if w == 1 or n_chunks <= 1 or not matcher.needs_images:
+    if w == 1 or not matcher.needs_images or (n_chunks <= 1 and kind != "threads"):
         return {"mode": "sequential", "workers": 1, "threads_per_worker": 1,
                 "reader_thread": False}
     if kind == "processes" and build is not None:  # this process is one of the workers
