@@ -293,14 +293,15 @@ def _gone(tag: str, within: float = 20.0) -> bool:
 
 
 @pytest.fixture()
-def dlib_run(london16, london16_manifest, tmp_path):
+def dlib_run(london_root, tmp_path):
+    """The London set with dlib on two workers (about 10 s of extraction here)."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"dataset: {{manifest: {london16_manifest}, root: {london16}, "
-                   "attributes: [eth]}\nmatcher: {name: dlib, batch_size: 2, workers: 2}\n"
+    cfg.write_text("dataset: {name: london, attributes: [eth]}\n"
+                   "matcher: {name: dlib, batch_size: 2, workers: 2}\n"
                    "verification: {target_fmr: [0.4], bootstrap: {replicates: 5}}\n")
     tag = f"FAIRBENCH_TEST_TAG={uuid.uuid4().hex}"
     env = {**os.environ, "FAIRBENCH_CACHE": str(tmp_path / "cache"),
-           tag.split("=")[0]: tag.split("=")[1]}
+           "FAIRBENCH_DATA_ROOT": str(london_root.parent), tag.split("=")[0]: tag.split("=")[1]}
     return cfg, env, tag, tmp_path
 
 
@@ -335,6 +336,7 @@ def test_ctrl_c_exits_130_leaving_no_worker_and_no_partial_cache_file(dlib_run):
     assert "Traceback" not in err, err[-3000:]
     assert _gone(tag), f"orphans: {_ours(tag)}"
     assert not list((tmp / "cache").rglob("*.tmp"))
+    assert 2 <= len(entries(tmp / "cache")) < 204  # it was stopped in the middle
     m = build_matcher("dlib", {})
     cache = TemplateCache(next((tmp / "cache").glob("templates")), m.fingerprint(), 128)
     for e in entries(tmp / "cache"):  # every entry whole
@@ -354,6 +356,7 @@ def test_a_killed_run_takes_its_workers_with_it(dlib_run):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
     assert _gone(tag), f"orphans: {_ours(tag)}"
+    assert len(entries(tmp / "cache")) < 204
 
 
 def test_workers_is_not_part_of_the_study():
