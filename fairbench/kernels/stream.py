@@ -98,31 +98,56 @@ def prepare_stream(
     )
 
 
+CHUNK = 64  # columns per chunk whose highest bin says whether to look for kept pairs
+
+
 @njit(nogil=True, cache=True)
-def bin_strip(S, r0, c0, sq, euclid, lo, scale, nbins, B):  # pragma: no cover - compiled
-    """Every score of a strip to its bin, by the rule of ``Binning.index``: one plain loop
-    per row, which the compiler vectorises. NaN products (failed templates) and minus
-    infinity land in bin 0."""
+def bin_strip(S, r0, c0, sq, euclid, lo, scale, nbins, B, cmax):  # pragma: no cover
+    """Every score of a strip to its bin, by the rule of ``Binning.index``, and the highest
+    bin of each row's chunks of 64 columns: constant-length inner loops the compiler
+    vectorises. NaN products (failed templates) and minus infinity land in bin 0."""
     h, w = S.shape
     two = np.float32(2.0)
     zero = np.float32(0.0)
     ftop = np.float64(nbins - 1)
+    n_chunks = (w + CHUNK - 1) // CHUNK
     for a in range(h):
         r = S[a]
         out = B[a]
-        if euclid:
-            sqi = sq[r0 + a]
-            for j in range(w):
-                d2 = sqi + sq[c0 + j] - two * r[j]
-                d2 = zero if d2 < zero else d2  # NaN stays NaN
-                x = (np.float64(-np.sqrt(d2)) - lo) * scale
-                x = x if x > 0.0 else 0.0  # also NaN
-                out[j] = np.int32(x if x < ftop else ftop)
-        else:
-            for j in range(w):
-                x = (np.float64(r[j]) - lo) * scale
-                x = x if x > 0.0 else 0.0
-                out[j] = np.int32(x if x < ftop else ftop)
+        sqi = sq[r0 + a]
+        for c in range(n_chunks):
+            j0 = c * CHUNK
+            m = np.int32(0)
+            if j0 + CHUNK <= w:  # whole chunk: constant trip count
+                if euclid:
+                    for t in range(CHUNK):
+                        d2 = sqi + sq[c0 + j0 + t] - two * r[j0 + t]
+                        d2 = zero if d2 < zero else d2  # NaN stays NaN
+                        x = (np.float64(-np.sqrt(d2)) - lo) * scale
+                        x = x if x > 0.0 else 0.0  # also NaN
+                        bn = np.int32(x if x < ftop else ftop)
+                        out[j0 + t] = bn
+                        m = bn if bn > m else m
+                else:
+                    for t in range(CHUNK):
+                        x = (np.float64(r[j0 + t]) - lo) * scale
+                        x = x if x > 0.0 else 0.0
+                        bn = np.int32(x if x < ftop else ftop)
+                        out[j0 + t] = bn
+                        m = bn if bn > m else m
+            else:
+                for j in range(j0, w):
+                    if euclid:
+                        d2 = sqi + sq[c0 + j] - two * r[j]
+                        d2 = zero if d2 < zero else d2
+                        x = (np.float64(-np.sqrt(d2)) - lo) * scale
+                    else:
+                        x = (np.float64(r[j]) - lo) * scale
+                    x = x if x > 0.0 else 0.0
+                    bn = np.int32(x if x < ftop else ftop)
+                    out[j] = bn
+                    m = bn if bn > m else m
+            cmax[a, c] = m
 
 
 @njit(nogil=True, cache=True)
@@ -170,27 +195,34 @@ def fold_tile(
 
 
 @njit(nogil=True, cache=True)
-def keep_pairs(cand, S, r0, c0, diag, mate_end, failed, sq, euclid, ki, kj, ks):
-    """Record the impostor pairs among a strip's cells at or above the floor bin (flat
-    indices ``cand``); mated cells and the diagonal tile's lower half are skipped."""
-    w = S.shape[1]
+def keep_pairs(B, cmax, S, r0, c0, diag, mate_end, failed, sq, euclid, floor_bin,
+               ki, kj, ks):  # pragma: no cover - compiled
+    """Record a strip's impostor pairs at or above the floor bin, looking only inside the
+    chunks whose highest bin reaches it; mated cells and the diagonal tile's lower half
+    are skipped. Returns how many were kept."""
+    h, w = B.shape
     two = np.float32(2.0)
     zero = np.float32(0.0)
     nk = 0
-    for f in cand:
-        a = f // w
+    for a in range(h):
         i = r0 + a
-        j = c0 + f - a * w
-        if (diag and j <= i) or (j > i and j < mate_end[i]):
-            continue
-        s = S[a, j - c0]
-        if euclid:
-            d2 = sq[i] + sq[j] - two * s
-            s = -np.sqrt(d2 if d2 > zero else zero)
-        ki[nk] = i
-        kj[nk] = j
-        ks[nk] = NEG_INF if failed[i] or failed[j] else s
-        nk += 1
+        for c in range(cmax.shape[1]):
+            if cmax[a, c] < floor_bin:
+                continue
+            for jj in range(c * CHUNK, min(w, c * CHUNK + CHUNK)):
+                if B[a, jj] < floor_bin:
+                    continue
+                j = c0 + jj
+                if (diag and j <= i) or (j > i and j < mate_end[i]):
+                    continue
+                s = S[a, jj]
+                if euclid:
+                    d2 = sq[i] + sq[j] - two * s
+                    s = -np.sqrt(d2 if d2 > zero else zero)
+                ki[nk] = i
+                kj[nk] = j
+                ks[nk] = NEG_INF if failed[i] or failed[j] else s
+                nk += 1
     return nk
 
 
@@ -308,7 +340,7 @@ def stream(
         bbuf = np.empty((block, d), np.float32)
         sbuf = np.empty(strip * block, np.float32)
         bins_buf = np.empty(strip * block, np.int32)
-        above = np.empty(strip * block, np.bool_)
+        cmax = np.empty((strip, (block + CHUNK - 1) // CHUNK), np.int32)
         ki = np.empty(strip * block, np.int32)  # visiting positions (N < 2**31)
         kj = np.empty(strip * block, np.int32)
         ks = np.empty(strip * block, np.float32)
@@ -333,14 +365,13 @@ def stream(
                 if not fold:
                     continue
                 Bs = bins_buf[: S.size].reshape(S.shape)
-                bin_strip(S, r0 + s0, c0, inp.sq, euclid, lo, scale, nbins, Bs)
+                cm = cmax[: s1 - s0, : (w + CHUNK - 1) // CHUNK]
+                bin_strip(S, r0 + s0, c0, inp.sq, euclid, lo, scale, nbins, Bs, cm)
                 fold_tile(Bs, r0 + s0, c0, c0 == r0, inp.stratum, pidx32, nbins, hist, S,
                           inp.mate_end, gen_off, gen_all, inp.failed, inp.sq, euclid,
                           inp.run_end)
-                # the rare cells at or above the floor: a vector compare, then a short list
-                hit = np.greater_equal(Bs.reshape(-1), floor_bin, out=above[: S.size])
-                nk = keep_pairs(np.flatnonzero(hit), S, r0 + s0, c0, c0 == r0, inp.mate_end,
-                                inp.failed, inp.sq, euclid, ki, kj, ks)
+                nk = keep_pairs(Bs, cm, S, r0 + s0, c0, c0 == r0, inp.mate_end, inp.failed,
+                                inp.sq, euclid, floor_bin, ki, kj, ks)
                 if nk:
                     kept.append((ki[:nk].copy(), kj[:nk].copy(), ks[:nk].copy()))
         with lock:
