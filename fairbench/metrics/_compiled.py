@@ -88,3 +88,42 @@ def level_sums_runs(wt, a, b, c, starts, run_bucket, n_buckets, n_parts):  # pra
             for r in range(R):
                 row[r] += np.float64(wa[r]) * np.float64(tmp[r])
     return part.sum(axis=0)
+
+
+@njit(parallel=True, cache=True)
+def label_counts(L, a, b, w, n_groups, pairs):  # pragma: no cover - compiled
+    """(P, G) per labelling p: the sum of w_k over items whose label L[p, a_k] is known
+    (>= 0) and, when ``pairs``, equal to L[p, b_k]; w of length 0 counts each item once.
+
+    The permutation tests' counts without (P, K) temporaries; within a (p, g) cell the
+    terms are added in item order, as ``np.bincount`` adds them."""
+    P = L.shape[0]
+    K = len(a)
+    weighted = len(w) > 0
+    out = np.zeros((P, n_groups))
+    for p in prange(P):
+        row = L[p]
+        o = out[p]
+        for k in range(K):
+            la = row[a[k]]
+            if la < 0:
+                continue
+            if pairs and row[b[k]] != la:
+                continue
+            o[la] += w[k] if weighted else 1.0
+    return out
+
+
+@njit(parallel=True, cache=True)
+def label_pair_counts(codes, a, b, w, K):  # pragma: no cover - compiled
+    """(P, K, K): the sum of w_k (1 where w is empty) by the pair of label codes
+    (codes[p, a_k], codes[p, b_k]) per labelling p, in item order as ``np.bincount``."""
+    P = codes.shape[0]
+    weighted = len(w) > 0
+    out = np.zeros((P, K, K))
+    for p in prange(P):
+        row = codes[p]
+        o = out[p]
+        for k in range(len(a)):
+            o[row[a[k]], row[b[k]]] += w[k] if weighted else 1.0
+    return out

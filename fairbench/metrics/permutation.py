@@ -22,6 +22,7 @@ breakdown and intersection, both rates).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator
@@ -62,6 +63,13 @@ def rates(labels: np.ndarray, pe: PairErrors, G: int) -> tuple[np.ndarray, np.nd
     off = (np.arange(P, dtype=np.int64) * G)[:, None]
 
     def count(a: np.ndarray, b: np.ndarray | None, w: np.ndarray | None) -> np.ndarray:
+        if P * len(a) >= COMPILED_FROM:  # compiled: no (P, items) temporaries
+            from fairbench.metrics._compiled import label_counts
+
+            return label_counts(L, np.asarray(a, np.int64),
+                                np.asarray(a if b is None else b, np.int64),
+                                np.zeros(0) if w is None else np.asarray(w, np.float64),
+                                G, b is not None)
         la = L[:, a]
         ok = (la >= 0) if b is None else (la == L[:, b]) & (la >= 0)
         idx = (la + off)[ok]
@@ -135,6 +143,10 @@ def all_relabellings(labels: np.ndarray) -> np.ndarray:
     return np.array(rows, dtype=labels.dtype) if rows else labels[None, :].copy()
 
 
+COMPILED_FROM = 1 << 16  # labellings x items from which counts run compiled (same sums)
+MEMO_ENTRIES = 64_000_000  # labels of random relabellings kept between thresholds (int8: bytes)
+
+
 @dataclass(frozen=True)
 class Relabellings:
     """The labellings one breakdown is tested with, the same at every threshold.
@@ -160,16 +172,35 @@ class Relabellings:
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
         """The relabellings, ``size`` rows (people) at a time, always in the same order."""
-        if self.exact_rows is not None:
-            for k in range(0, len(self.exact_rows), size):
-                yield self.exact_rows[k:k + size]
+        rows = self.exact_rows if self.exact_rows is not None else self._drawn
+        if rows is not None:
+            for k in range(0, len(rows), size):
+                yield rows[k:k + size].astype(self.labels.dtype, copy=False)
             return
+        yield from self._draw(size)
+
+    @functools.cached_property
+    def _drawn(self) -> np.ndarray | None:
+        """Every random relabelling, drawn once for all thresholds and kept in the smallest
+        integer type that holds the labels, where that fits in ``MEMO_ENTRIES``; else None
+        (they are drawn again, identically, each time)."""
+        if self.count * len(self.labels) > MEMO_ENTRIES:
+            return None
+        top = int(self.labels.max()) if len(self.labels) else 0
+        small = np.int8 if top < 2**7 else np.int16 if top < 2**15 else self.labels.dtype
+        parts = [c.astype(small) for c in self._draw(256)]
+        return np.concatenate(parts) if parts else None
+
+    def _draw(self, size: int) -> Iterator[np.ndarray]:
         rng = np.random.default_rng(self.seed)
         known = np.flatnonzero(self.labels >= 0)
+        values = self.labels[known]
         for k in range(0, self.count, size):
             out = np.repeat(self.labels[None, :], min(size, self.count - k), axis=0)
             for row in out:
-                row[known] = self.labels[rng.permutation(known)]
+                v = values.copy()
+                rng.shuffle(v)  # the draws of rng.permutation(known), applied to the labels
+                row[known] = v
             yield out
 
     @property

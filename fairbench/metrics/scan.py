@@ -30,6 +30,7 @@ from fairbench.core.codes import Plan
 from fairbench.core.counts import VerificationCounts
 from fairbench.core.operating import OperatingPoint
 from fairbench.core.settings import Settings
+from fairbench.metrics import permutation
 from fairbench.metrics.bootstrap import view_rng
 from fairbench.metrics.permutation import PairErrors, Relabellings, chunk_for
 
@@ -91,6 +92,11 @@ def _pair_counts(codes: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.ndarray 
                  K: int) -> np.ndarray:
     """(P, K, K): comparisons (or their weights) per pair of label codes, per labelling."""
     P = len(codes)
+    if P * len(a) >= permutation.COMPILED_FROM:  # compiled: no (P, comparisons) temporaries
+        from fairbench.metrics._compiled import label_pair_counts
+
+        return label_pair_counts(codes, np.asarray(a, np.int64), np.asarray(b, np.int64),
+                                 np.zeros(0) if w is None else np.asarray(w, np.float64), K)
     ca, cb = codes[:, a], codes[:, b]
     idx = (np.arange(P)[:, None] * K * K + ca * K + cb).ravel()
     wt = None if w is None else np.broadcast_to(w, ca.shape).ravel()

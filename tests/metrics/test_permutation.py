@@ -277,3 +277,51 @@ def test_age_bands_are_tested_when_ages_are_one_per_person(tmp_path, varies):
     rows = rows[rows.attribute == "age_band"]
     method = {m if isinstance(m, str) else "" for m in rows.p_method}
     assert method == ({""} if varies else {"monte carlo"})
+
+
+@pytest.mark.parametrize("dens", [False, True])
+def test_compiled_counts_equal_the_numpy_counts(monkeypatch, dens):
+    """Large data count in compiled loops: the same rates, bit for bit, as the bincount
+    path small data take (unknown labels, repeated pairs, weights, listed denominators);
+    and the worst-subgroup scan's pair counts likewise."""
+    from fairbench.metrics import permutation as pm
+    from fairbench.metrics.permutation import PairErrors, rates
+    from fairbench.metrics.scan import _pair_counts
+
+    rng = np.random.default_rng(4)
+    people, K, G = 60, 400, 4
+    a, b = rng.integers(0, people, K), rng.integers(0, people, K)
+    a[:20] = b[:20] = 7  # repeats
+    pe = PairErrors(a, b, rng.integers(1, 4, people), rng.integers(1, 3, people),
+                    rng.integers(0, 2, people),
+                    *((rng.integers(0, people, K), rng.integers(0, people, K),
+                       rng.integers(1, 5, K)) if dens else (None, None, None)))
+    labels = rng.integers(-1, G, (30, people))
+    codes = rng.integers(0, 5, (30, people))
+    w = rng.random(K) * 3
+    monkeypatch.setattr(pm, "COMPILED_FROM", 1 << 60)
+    slow = rates(labels, pe, G), _pair_counts(codes, a, b, None, 5), \
+        _pair_counts(codes, a, b, w, 5)
+    monkeypatch.setattr(pm, "COMPILED_FROM", 0)
+    fast = rates(labels, pe, G), _pair_counts(codes, a, b, None, 5), \
+        _pair_counts(codes, a, b, w, 5)
+    for x, y in zip((*slow[0], *slow[1:]), (*fast[0], *fast[1:])):
+        assert np.array_equal(x, y, equal_nan=True)
+
+
+@pytest.mark.parametrize("top", [5, 300])
+def test_random_relabellings_kept_between_thresholds_are_the_same(monkeypatch, top):
+    """Relabellings drawn once and kept (in int8 or int16) equal those drawn afresh."""
+    from fairbench.metrics import permutation as pm
+    from fairbench.metrics.permutation import Relabellings
+
+    labels = np.random.default_rng(1).integers(-1, top, 500)
+    kept = Relabellings(labels, False, 70, 99)
+    fresh = np.concatenate(list(kept.chunks(16)))
+    assert kept._drawn is not None and kept._drawn.itemsize < labels.itemsize
+    monkeypatch.setattr(pm, "MEMO_ENTRIES", 0)
+    drawn = Relabellings(labels, False, 70, 99)
+    again = np.concatenate(list(drawn.chunks(16)))
+    assert drawn._drawn is None
+    assert fresh.dtype == again.dtype == labels.dtype and np.array_equal(fresh, again)
+    assert np.array_equal(np.concatenate(list(kept.chunks(7))), again)
