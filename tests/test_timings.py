@@ -60,6 +60,7 @@ def test_quiet_prints_no_timings(study):
     assert not [x for x in r.stderr.splitlines() if x.startswith("time ")]
 
 
+
 def test_the_line_names_every_stage_and_how_templates_were_made():
     rec = {"timings_s": {"load": 1.04, "templates": 20.0, "scoring": 0.5, "metrics": 2.0,
                          "capture": 3.0, "report": 0.44, "total": 28.0},
@@ -68,3 +69,15 @@ def test_the_line_names_every_stage_and_how_templates_were_made():
                                  "10.0/s, 2 processes), scoring 0.5, metrics 2.0, capture "
                                  "3.0, report 0.4, other 1.0")
     assert timings_line({}) == "time: not recorded"
+
+
+def test_quiet_also_hides_the_progress_bar(study):
+    """-q alone (no --no-progress) leaves stderr without the templates bar."""
+    args = [sys.executable, "-m", "fairbench.cli", "run", str(study), "-o",
+            str(study.parent / "out")]
+    loud = subprocess.run(args, cwd=study.parent, capture_output=True, text=True, timeout=300)
+    quiet = subprocess.run([*args, "-q"], cwd=study.parent, capture_output=True, text=True,
+                           timeout=300)
+    assert loud.returncode == quiet.returncode == 0, quiet.stderr
+    assert "templates:" in loud.stderr  # the bar this test looks for
+    assert "templates:" not in quiet.stderr and "time " not in quiet.stderr

@@ -12,7 +12,8 @@ from fairbench.cli.app import app, command
 if TYPE_CHECKING:
     from fairbench.results.run import Run
 
-QUIET = typer.Option("--quiet", "-q", help="Print no summary table on stderr.")
+QUIET = typer.Option("--quiet", "-q",
+                     help="Print no progress bar, summary or time line on stderr (errors still).")
 
 
 def summarise(run: Run) -> None:
@@ -52,7 +53,7 @@ def run_cli(
     run folder's path as the last line of stdout."""
     from fairbench.api import run
 
-    result = run(config, output, overrides=set_ or [], progress=progress)
+    result = run(config, output, overrides=set_ or [], progress=progress and not quiet)
     if not quiet:
         summarise(result)
         timings(result)
