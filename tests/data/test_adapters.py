@@ -10,6 +10,7 @@ import fairbench
 from fairbench.errors import DataError
 from tests.data.cli import fairbench_cli
 from tests.data.layouts import build_folders
+from tests.data.runs import run_on_random_templates
 
 
 def test_folders_layout_and_its_problems(london16, tmp_path):
@@ -104,16 +105,8 @@ def test_a_run_on_data_collected_without_consent_warns_everywhere(london16, tmp_
     monkeypatch.chdir(tmp_path)
     man = pd.read_csv(root / "attributes.csv")
     ids = [f"{s}/{p.stem}" for s in man.subject_id for p in sorted((root / s).glob("*.jpg"))]
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "e.npz", image_ids=np.array(ids), embeddings=rng.normal(
-        size=(len(ids), 8)).astype(np.float32))
-    run = fairbench.run({"dataset": {"name": "scraped", "root": str(root),
-                                     "attributes": ["eth"]},
-                         "matcher": {"name": "precomputed",
-                                     "params": {"path": str(tmp_path / "e.npz")}},
-                         "verification": {"target_fmr": [0.1],
-                                          "bootstrap": {"replicates": 10}}},
-                        tmp_path / "out", progress=False)
+    run = run_on_random_templates({"name": "scraped", "root": str(root),
+                                   "attributes": ["eth"]}, ids, tmp_path)
     warning = run.record["dataset"]["consent_warning"]
     assert warning.startswith("collected without the consent") and "nobody was asked" in warning
     assert run.record["notes"][0].startswith("WARNING")

@@ -4,17 +4,16 @@ notice in every run."""
 
 from __future__ import annotations
 
-import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
 
-import fairbench
 from fairbench.config import DatasetConfig
 from fairbench.data.load import load_dataset, read_distribution
 from fairbench.errors import DataError
 from tests.data.cli import fairbench_cli
 from tests.data.layout_cfd_meds import CFD_WORKBOOK, build_cfd
+from tests.data.runs import run_on_random_templates
 
 MAIN, MR, INDIA_US, INDIA_IN = ("CFD U.S. Norming Data", "CFD-MR U.S. Norming Data",
                                 "CFD-I U.S. Norming Data", "CFD-I INDIA Norming Data")
@@ -173,17 +172,9 @@ def test_cfd_manifest_command_writes_what_the_adapter_reads(cfd, tmp_path):
 
 def test_a_cfd_run_end_to_end_records_the_licence_notice(cfd, tmp_path):
     parent, _ = cfd
-    ids = np.array(read_distribution("cfd", parent)[0].manifest.frame.image_id.tolist())
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "e.npz", image_ids=ids,
-             embeddings=rng.normal(size=(len(ids), 8)).astype(np.float32))
-    run = fairbench.run({"dataset": {"name": "cfd", "root": str(parent),
-                                     "attributes": ["gender"]},
-                         "matcher": {"name": "precomputed",
-                                     "params": {"path": str(tmp_path / "e.npz")}},
-                         "verification": {"target_fmr": [0.1],
-                                          "bootstrap": {"replicates": 10}}},
-                        tmp_path / "out", progress=False)
+    ids = read_distribution("cfd", parent)[0].manifest.frame.image_id.tolist()
+    run = run_on_random_templates({"name": "cfd", "root": str(parent),
+                                   "attributes": ["gender"]}, ids, tmp_path)
     assert run.record["dataset"]["consent_warning"] == ""
     assert any("facial recognition software" in n for n in run.record["notes"])
     assert list((run.run_dir / "tables").glob("*.csv"))

@@ -4,16 +4,15 @@ warning in run.json, every table and the report."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-import fairbench
 from fairbench.config import DatasetConfig
 from fairbench.data.load import load_dataset, read_distribution
 from fairbench.errors import DataError
 from tests.data.cli import fairbench_cli
 from tests.data.layout_cfd_meds import MEDS2_ROOT_NAME, build_meds2
+from tests.data.runs import run_on_random_templates
 
 ALL_POSES = ["Frontal", "Left Angle", "Right Angle", "Left Profile", "Right Profile"]
 
@@ -132,16 +131,8 @@ def test_a_meds2_run_carries_the_consent_warning_everywhere(meds, tmp_path):
     parent, _ = meds
     options = {"poses": ALL_POSES}
     ids = read_distribution("meds2", parent, options)[0].manifest.frame.image_id.tolist()
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "e.npz", image_ids=np.array(ids),
-             embeddings=rng.normal(size=(len(ids), 8)).astype(np.float32))
-    run = fairbench.run({"dataset": {"name": "meds2", "root": str(parent), "options": options,
-                                     "attributes": ["sex"]},
-                         "matcher": {"name": "precomputed",
-                                     "params": {"path": str(tmp_path / "e.npz")}},
-                         "verification": {"target_fmr": [0.1],
-                                          "bootstrap": {"replicates": 10}}},
-                        tmp_path / "out", progress=False)
+    run = run_on_random_templates({"name": "meds2", "root": str(parent), "options": options,
+                                   "attributes": ["sex"]}, ids, tmp_path)
     warning = run.record["dataset"]["consent_warning"]
     assert warning.startswith("collected without the consent of the people shown")
     assert "booking photographs" in warning

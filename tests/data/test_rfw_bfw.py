@@ -12,6 +12,7 @@ import fairbench
 from fairbench.data.load import read_distribution
 from fairbench.errors import DataError
 from tests.data.layout_rfw_bfw import build_bfw, build_rfw
+from tests.data.runs import random_templates
 
 
 @pytest.fixture
@@ -80,19 +81,12 @@ def test_bfw_label_that_disagrees_with_the_folders(bfw):
         read_distribution("bfw", bfw)
 
 
-def embeddings_for(frame: pd.DataFrame, path, seed=0):
-    rng = np.random.default_rng(seed)
-    np.savez(path, image_ids=frame.image_id.to_numpy(dtype=str),
-             embeddings=rng.normal(size=(len(frame), 8)).astype(np.float32))
-    return path
-
-
 @pytest.mark.parametrize("name,attr", [("rfw", "race"), ("bfw", "ethnicity")])
 def test_official_pairs_run_equals_brute_force(name, attr, request, tmp_path):
     root = request.getfixturevalue(name)
     loaded, card = read_distribution(name, root, {"protocol": "official_pairs"})
     f = loaded.manifest.frame
-    emb = embeddings_for(f, tmp_path / "e.npz")
+    emb = random_templates(f.image_id.tolist(), tmp_path / "e.npz")
     run = fairbench.run({"dataset": {"name": name, "root": str(root), "attributes": [attr],
                                      "options": {"protocol": "official_pairs"}},
                          "matcher": {"name": "precomputed", "params": {"path": str(emb)}},
