@@ -5,9 +5,11 @@ a row's mated columns are one contiguous range: the hot loop splits each row int
 "mated" and "after" ranges instead of testing a mask per element, and genuine scores come
 from the very same float32 products as the impostor scores. Each worker thread takes one
 tile at a time: gathers its rows and columns (converting float16 storage to float32),
-calls single-threaded BLAS into a preallocated buffer, and folds the buffer with a compiled
-loop (numba, GIL released) into a thread-local histogram per stratum pair, the genuine
-score array, and the impostor pairs at or above a floor bin. Nothing of size N x N exists.
+calls single-threaded BLAS into a preallocated buffer, and folds each strip of it with
+compiled loops (numba, GIL released) in three steps: scores to bins (vectorised, with each
+64-column chunk's highest bin), bins added to a thread-local histogram per stratum pair
+(with the genuine scores stored), and the impostor pairs at or above a floor bin kept from
+the chunks that reach it. Nothing of size N x N exists.
 """
 
 from __future__ import annotations
@@ -324,10 +326,9 @@ def stream(
     lock = threading.Lock()
     cursor = [0]
     scale = nbins / (hi - lo)
-    g0 = int(inp.gen_off[rows[0]]) if rows is not None and rows[0] < n else 0
-    g1 = int(inp.gen_off[rows[1]]) if rows is not None and rows[1] < n else inp.n_genuine
-    if rows is not None and rows[0] >= n:
-        g0 = g1 = inp.n_genuine
+    a, b = rows if rows is not None else (0, n)
+    # row k's genuine pairs start at gen_off[k]; past the last row, at the end
+    g0, g1 = (int(inp.gen_off[k]) if k < n else inp.n_genuine for k in (a, b))
     gen_all = np.full(g1 - g0, NEG_INF, dtype=np.float32)
     gen_off = inp.gen_off - g0  # rows outside the band never write
     pidx32 = np.ascontiguousarray(pidx, dtype=np.int64)
