@@ -143,8 +143,8 @@ def _merge_as_done(executor: Executor, bands: list[tuple[int, int]], floor: int,
                    shared: Any, n_genuine: int) -> StreamResult:
     """One remote pass: every band's histogram is added to the sum as the band finishes (so
     the driver holds two histograms, not one per band), then ``merge_results`` in band
-    order places the genuine scores and kept pairs. Integer sums: the order they come in
-    changes nothing."""
+    order places the genuine scores and kept pairs beside that sum. Integer sums: the
+    order they come in changes nothing."""
     total: np.ndarray | None = None
     parts: list[Any] = [None] * len(bands)
     for k, part in executor.imap(_band, [(band, floor) for band in bands], shared):
@@ -152,12 +152,10 @@ def _merge_as_done(executor: Executor, bands: list[tuple[int, int]], floor: int,
             total = part.hist  # the executor's own copy: summed into in place
         else:
             total += part.hist
-        part.hist = _SUMMED  # merge_results adds these zero-width histograms: nothing
+        part.hist = _SUMMED  # in the sum now: free it
         parts[k] = part
-    merged = merge_results(parts, n_genuine)
     assert total is not None
-    merged.hist = total
-    return merged
+    return merge_results(parts, n_genuine, hist=total)
 
 
 def _band(shared: tuple[Any, ...], item: tuple[tuple[int, int], int]) -> StreamResult:

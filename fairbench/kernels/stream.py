@@ -273,12 +273,17 @@ def row_bands(n: int, block: int, parts: int) -> list[tuple[int, int]]:
             for a, b in zip(edges[:-1], edges[1:])]
 
 
-def merge_results(parts: list[StreamResult], n_genuine: int) -> StreamResult:
+def merge_results(parts: list[StreamResult], n_genuine: int,
+                  hist: np.ndarray | None = None) -> StreamResult:
     """Exact reduction of row-band results: histograms summed, genuine scores placed at
-    their offsets, kept pairs concatenated in band order (the same for every executor)."""
-    hist = parts[0].hist.copy()
-    for p in parts[1:]:
-        hist += p.hist
+    their offsets, kept pairs concatenated in band order (the same for every executor).
+
+    ``hist``: the histograms' sum where the caller added them up as the bands came in
+    (then the parts' own histograms are not read)."""
+    if hist is None:
+        hist = parts[0].hist.copy()
+        for p in parts[1:]:
+            hist += p.hist
     gen = np.full(n_genuine, NEG_INF, dtype=np.float32)
     for p in parts:
         gen[p.gen_start : p.gen_start + len(p.genuine)] = p.genuine

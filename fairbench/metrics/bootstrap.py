@@ -76,11 +76,11 @@ def level_weight_sums(
     """
     from fairbench.metrics import _compiled
 
-    wt = np.ascontiguousarray(w.T)
     R = w.shape[0]
     c = np.asarray(c, dtype=np.float64)
     if len(a) == 0:
         return np.zeros((R, n_groups, n_levels))
+    wt = np.ascontiguousarray(w.T)
     parts = max(1, min(_compiled.threads(), len(a)))
     bucket = np.asarray(g, np.int64) * n_levels + np.asarray(lev, np.int64)
     key = bucket * max(w.shape[1], 1) + a
