@@ -99,7 +99,7 @@ def adjust_p_values(by: pd.DataFrame) -> None:
     if "fmr_p" not in by or by.empty:
         return
     for _, idx in by.groupby("operating_point", sort=False).groups.items():
-        part = by.loc[idx]
+        part = by.loc[idx, ["attribute", "fmr_errors", "fnmr_errors", "fmr_p", "fnmr_p"]]
         p, live = [], []
         for name in ("fmr", "fnmr"):
             errors = part.groupby("attribute")[f"{name}_errors"].transform("sum")
