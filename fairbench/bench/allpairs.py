@@ -148,17 +148,18 @@ def run_bench(
     ths = verification_points(counts, targets, [], "cosine")
     ok = plan.subject >= 0
     # permutation tests off in both, so the difference is the bootstrap alone; a small
-    # bootstrap first loads its compiled loops (once per process, not per replicate)
+    # bootstrap first loads its compiled loops (once per process, not per replicate); the
+    # two alternate like the kernel's runs, each keeping its best time
     verification_tables(plan, counts, ok, ths, Settings(replicates=2, permutations=0),
                         ["group"])
-    t0 = time.perf_counter()
-    verification_tables(plan, counts, ok, ths, Settings(replicates=0, permutations=0),
-                        ["group"])
-    point_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    verification_tables(plan, counts, ok, ths,
-                        Settings(replicates=replicates, seed=seed, permutations=0), ["group"])
-    boot_s = time.perf_counter() - t0 - point_s
+    best = {0: np.inf, replicates: np.inf}
+    for _ in range(reps if replicates else 0):
+        for r in best:
+            t0 = time.perf_counter()
+            verification_tables(plan, counts, ok, ths,
+                                Settings(replicates=r, seed=seed, permutations=0), ["group"])
+            best[r] = min(best[r], time.perf_counter() - t0)
+    boot_s = best[replicates] - best[0]
     out["bootstrap_replicates"] = replicates
     if replicates:
         out["bootstrap_1000_s"] = round(boot_s * 1000 / replicates, 3)
