@@ -19,25 +19,6 @@ def pair_weight_sums(w, a, b, g, c, n_groups):  # pragma: no cover - compiled
     return out
 
 
-@njit(parallel=True, cache=True)
-def level_sums_t(wt, a, b, g, lev, c, n_groups, n_levels, n_parts):  # pragma: no cover
-    """(G, L, R) sums of c_k * w[a_k] * w[b_k] by group and level, replicates innermost."""
-    R = wt.shape[1]
-    K = len(a)
-    part = np.zeros((n_parts, n_groups, n_levels, R))
-    step = (K + n_parts - 1) // n_parts
-    for t in prange(n_parts):
-        acc = part[t]
-        for k in range(t * step, min(K, (t + 1) * step)):
-            wa = wt[a[k]]
-            wb = wt[b[k]]
-            ck = c[k]
-            row = acc[g[k], lev[k]]
-            for r in range(R):  # contiguous over replicates: vectorises
-                row[r] += ck * wa[r] * wb[r]
-    return part.sum(axis=0)
-
-
 def threads() -> int:
     import numba
 
@@ -45,49 +26,121 @@ def threads() -> int:
 
 
 @njit(cache=True)
-def count_draws(draws, offset, out, cap):  # pragma: no cover - compiled
-    """out[r, offset + d] += 1 for every draw d of replicate r: bincount without the
-    (R x m) index temporary. Returns False, leaving ``out`` partly counted, as soon as a
-    count would pass ``cap`` (the caller then counts again in a wider type)."""
+def kept_codes(ki, kj, ks, subject_pos, image_group, ts, bits):  # pragma: no cover
+    """Codes ((group * (T + 1) + level) << 2 bits) | (lo << bits) | hi of the kept
+    impostor pairs of images i, j whose groups agree and whose score meets the lowest
+    threshold: level is how many of the sorted thresholds ``ts`` it meets, lo <= hi the
+    two subjects' positions (below 2**bits). One pass instead of a mask, four gathers
+    and the arithmetic in numpy; the fields come back with shifts, not divisions."""
+    T = len(ts)
+    out = np.empty(len(ki), np.int64)
+    m = 0
+    for k in range(len(ki)):
+        s = ks[k]
+        if s < ts[0]:
+            continue
+        g = np.int64(image_group[ki[k]])
+        if g != image_group[kj[k]]:
+            continue
+        lev = 1
+        while lev < T and s >= ts[lev]:
+            lev += 1
+        a = np.int64(subject_pos[ki[k]])
+        b = np.int64(subject_pos[kj[k]])
+        lo, hi = (a, b) if a <= b else (b, a)
+        out[m] = ((g * (T + 1) + lev) << (2 * bits)) | (lo << bits) | hi
+        m += 1
+    return out[:m]
+
+
+@njit(nogil=True, cache=True)
+def count_block(draws, offset, r0, wt):  # pragma: no cover - compiled
+    """wt[offset + d, r0 + r] += 1 for every draw d of replicate r: one block's counts of
+    one group's m subjects, laid out subjects x replicates. Returns False if a count did
+    not fit ``wt``'s type: it then wrapped (or, in float32 past 2**24, stuck), and the
+    group's counts no longer add up to its m draws (the caller counts again, wider)."""
     R, m = draws.shape
     for r in range(R):
-        row = out[r]
+        c = r0 + r
         for k in range(m):
-            j = offset + draws[r, k]
-            if row[j] >= cap:
-                return False
-            row[j] += 1
-    return True
+            wt[offset + draws[r, k], c] += 1
+    tot = np.zeros(R, np.int64)
+    for j in range(offset, offset + m):
+        row = wt[j]
+        for r in range(R):
+            tot[r] += np.int64(row[r0 + r])
+    return bool(np.all(tot == m))
 
 
-@njit(parallel=True, cache=True)
-def level_sums_runs(wt, a, b, c, starts, run_bucket, n_buckets, n_parts):  # pragma: no cover
-    """(n_buckets, R) sums of w[a] * sum_b(c * w[b]) over runs of one (bucket, a).
+@njit(nogil=True, cache=True)
+def bucket_sums_int(wt, a, b, bucket, c, wmax, out):  # pragma: no cover - compiled
+    """out[bucket_k, r] += c_k * w[a_k, r] * w[b_k, r] for pairs sorted by bucket, with
+    products and partial sums in int32 (8 replicates a vector instruction).
 
-    ``wt`` (n_subjects, R) weights (uint8 or float32), replicates innermost; run k covers pairs
-    starts[k]:starts[k+1], all with one subject a and one bucket. The inner sum is a
-    float32 axpy over contiguous replicates, exact because every term is a small integer
-    (the caller checks the bound); the outer product is added in float64, also exactly.
+    Exact: weights and counts are integers (``c`` int32), each term is below 2**31 (the
+    caller checks c_k * wmax**2), and a bucket's int32 sum is moved into float64 before
+    the most it could hold (the sum of c_k * wmax**2 since the last move) passes 2**31.
     """
-    R = wt.shape[1]
-    K = len(starts) - 1
-    part = np.zeros((n_parts, n_buckets, R))
-    step = (K + n_parts - 1) // n_parts
-    for t in prange(n_parts):
-        acc = part[t]
-        tmp = np.empty(R, np.float32)
-        for k in range(t * step, min(K, (t + 1) * step)):
-            tmp[:] = 0
-            for p in range(starts[k], starts[k + 1]):
-                wb = wt[b[p]]
-                cp = c[p]
-                for r in range(R):
-                    tmp[r] += cp * np.float32(wb[r])
-            wa = wt[a[starts[k]]]
-            row = acc[run_bucket[k]]
-            for r in range(R):
-                row[r] += np.float64(wa[r]) * np.float64(tmp[r])
-    return part.sum(axis=0)
+    rows = wt.shape[1]
+    acc = np.zeros(rows, np.int32)
+    w2 = np.int64(wmax) * np.int64(wmax)
+    used = np.int64(0)
+    cur = -1
+    for k in range(len(a)):
+        step = np.int64(c[k]) * w2
+        if bucket[k] != cur or used + step >= 2147483647:
+            if cur >= 0:
+                row = out[cur]
+                for r in range(rows):
+                    row[r] += np.float64(acc[r])
+            acc[:] = 0
+            used = 0
+            cur = bucket[k]
+        used += step
+        wa = wt[a[k]]
+        wb = wt[b[k]]
+        ck = np.int32(c[k])
+        for r in range(rows):
+            acc[r] += ck * (np.int32(wa[r]) * np.int32(wb[r]))
+    if cur >= 0:
+        row = out[cur]
+        for r in range(rows):
+            row[r] += np.float64(acc[r])
+
+
+@njit(nogil=True, cache=True)
+def pair_sums(wt, a, b, bucket, c, out):  # pragma: no cover - compiled
+    """out[bucket_k, r] += c_k * w[a_k, r] * w[b_k, r], every pair in float64: the path
+    for counts that are not small integers."""
+    rows = wt.shape[1]
+    for k in range(len(a)):
+        wa = wt[a[k]]
+        wb = wt[b[k]]
+        ck = c[k]
+        row = out[bucket[k]]
+        for r in range(rows):
+            row[r] += ck * np.float64(wa[r]) * np.float64(wb[r])
+
+
+@njit(nogil=True, cache=True)
+def subject_sums(wt, ptr, col, val, power, out):  # pragma: no cover - compiled
+    """out[col, r] += val * w[s, r] ** power (1 or 2) over the nonzero (s, col, val) of
+    a per-subject table in compressed rows (``ptr``): the weighted image, mated-pair and
+    miss totals of a block, and the squares the FMR denominator subtracts, in float64
+    (exact on integers), every subject's weights read once."""
+    rows = wt.shape[1]
+    for s in range(wt.shape[0]):
+        ws = wt[s]
+        for q in range(ptr[s], ptr[s + 1]):
+            o = out[col[q]]
+            v = val[q]
+            if power[q] == 2:
+                for r in range(rows):
+                    x = np.float64(ws[r])
+                    o[r] += v * x * x
+            else:
+                for r in range(rows):
+                    o[r] += v * np.float64(ws[r])
 
 
 @njit(parallel=True, cache=True)

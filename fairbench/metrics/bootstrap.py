@@ -11,10 +11,11 @@ only when a bootstrap runs.
 
 from __future__ import annotations
 
-import warnings
 import zlib
 
 import numpy as np
+
+from fairbench.metrics.blocks import block_bounds, map_blocks
 
 
 def view_rng(seed: int, name: str) -> np.random.Generator:
@@ -30,32 +31,23 @@ def subject_weights(
 ) -> np.ndarray:
     """(R, n_subjects) draw counts, resampling subjects within their groups.
 
-    Counts are small integers, exact in float32 (half the memory traffic of float64);
-    ``dtype=np.uint8`` takes a quarter of float32's, for the loops that stream weights from
-    memory, and silently widens to float32 in the (never yet seen) case of a person drawn
-    more than 255 times. The draws are the same in every type. Fastest when
-    ``subject_group`` is sorted, so each group's columns are one slice.
+    The replicates are drawn in blocks (``blocks``), each from its own generator spawned
+    from ``rng``: the weights the tables' threaded loops draw, block for block. Counts are
+    small integers, exact in float32; ``dtype=np.uint8`` takes a quarter of its memory
+    and silently widens to float32 in the (never yet seen) case of a person drawn more
+    than 255 times. The draws are the same in every type.
     """
-    from fairbench.metrics._compiled import count_draws
+    from fairbench.metrics.blocks import draw_block, group_slices
 
     n = len(subject_group)
-    w = np.zeros((replicates, n), dtype=dtype)
-    sorted_groups = bool(np.all(subject_group[1:] >= subject_group[:-1])) if n else True
-    for g in np.unique(subject_group):
-        idx = np.flatnonzero(subject_group == g)
-        m = len(idx)
-        draws = rng.integers(0, m, size=(replicates, m))
-        cols = slice(idx[0], idx[-1] + 1) if sorted_groups else idx
-        counts = w if sorted_groups else np.zeros((replicates, m), dtype=w.dtype)
-        off = int(idx[0]) if sorted_groups else 0
-        cap = np.iinfo(w.dtype).max if w.dtype.kind == "u" else 2**24
-        if not count_draws(draws, off, counts, cap):  # widen, count this group again
-            w = w.astype(np.float32)
-            w[:, cols] = 0
-            counts = w if sorted_groups else np.zeros((replicates, m), dtype=np.float32)
-            count_draws(draws, off, counts, 2**24)
-        if not sorted_groups:
-            w[:, idx] = counts
+    order = np.argsort(subject_group, kind="stable")
+    slices = group_slices(np.asarray(subject_group)[order])
+    parts = map_blocks(lambda r0, r1, g: draw_block(slices, r1 - r0, g, n, dtype),
+                       replicates, rng, 1)
+    kind = np.result_type(dtype, *(p.dtype for p in parts))
+    w = np.zeros((replicates, n), dtype=kind)
+    for (r0, r1), part in zip(block_bounds(replicates), parts):
+        w[r0:r1, order] = part.T
     return w
 
 
@@ -66,38 +58,20 @@ def level_weight_sums(
     """(R, G, L): sum of c_k * w[r, a_k] * w[r, b_k] by group and level.
 
     The level of a pair is how many thresholds it meets, so one pass over the pairs serves
-    every threshold. Subjects' weights are laid out along replicates (a transposed copy) so
-    the inner loops run over contiguous memory. Pairs are taken in runs of one (group,
-    level, subject a): each run's inner sum of c_k * w[b_k] is a float32 vector add, exact
-    because weights and counts are small integers, and only the run's product with w[a]
-    is added in float64. Where the integers could outgrow float32's exact range (2**24),
-    or counts are not integers, every pair is added in float64 instead; both give the
-    same sums, which are exact integers.
+    every threshold. The sums are taken block by block of replicates as the tables take
+    them (``PairSums``): in int32 where the integers fit, else in float64;
+    both give the same exact sums.
     """
-    from fairbench.metrics import _compiled
+    from fairbench.metrics.blocks import PairSums
 
     R = w.shape[0]
-    c = np.asarray(c, dtype=np.float64)
-    if len(a) == 0:
-        return np.zeros((R, n_groups, n_levels))
-    wt = np.ascontiguousarray(w.T)
-    parts = max(1, min(_compiled.threads(), len(a)))
-    bucket = np.asarray(g, np.int64) * n_levels + np.asarray(lev, np.int64)
-    key = bucket * max(w.shape[1], 1) + a
-    if np.any(key[1:] < key[:-1]):
-        o = np.argsort(key, kind="stable")
-        a, b, c, bucket, key = a[o], b[o], c[o], bucket[o], key[o]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    run_c = np.add.reduceat(c, starts)
-    wmax = float(w.max()) if w.size else 0.0
-    if np.all(c == np.round(c)) and float(run_c.max()) * wmax < 2.0**24:
-        out = _compiled.level_sums_runs(wt, a, b, c.astype(np.float32),
-                                        np.r_[starts, len(a)], bucket[starts],
-                                        n_groups * n_levels, min(parts, len(starts)))
-        return np.ascontiguousarray(out.reshape(n_groups, n_levels, R).transpose(2, 0, 1))
-    out = _compiled.level_sums_t(wt, a, b, bucket // n_levels, bucket % n_levels, c,
-                                 n_groups, n_levels, parts)
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    pairs = PairSums.build(a, b, np.asarray(g, np.int64) * n_levels + np.asarray(lev, np.int64),
+                          c, n_groups * n_levels)
+    out = np.zeros((R, n_groups, n_levels))
+    for r0, r1 in block_bounds(R):
+        part = pairs.sums(np.ascontiguousarray(w[r0:r1].T))
+        out[r0:r1] = part.T.reshape(r1 - r0, n_groups, n_levels)
+    return out
 
 
 def compress_pairs(
@@ -159,90 +133,105 @@ def percentile_interval(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval over replicates (axis 0), ignoring undefined replicates."""
     a = (1 - confidence) / 2 * 100
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no interval
-        lo = np.nanpercentile(reps, a, axis=0)
-        hi = np.nanpercentile(reps, 100 - a, axis=0)
+    reps = np.asarray(reps, dtype=np.float64)
+    flat = reps.reshape(reps.shape[0], int(np.prod(reps.shape[1:])))
+    lo = np.full(flat.shape[1], np.nan)
+    hi = lo.copy()
+    if len(flat):
+        lo, hi = np.percentile(flat, [a, 100 - a], axis=0)  # NaN where a replicate is
+    # columns with undefined replicates: over the defined ones (nanpercentile is slow)
+    for j in np.flatnonzero(np.isnan(flat).any(axis=0)):
+        col = flat[:, j][~np.isnan(flat[:, j])]
+        lo[j], hi[j] = np.percentile(col, [a, 100 - a]) if len(col) else (np.nan, np.nan)
+    lo, hi = lo.reshape(reps.shape[1:]), hi.reshape(reps.shape[1:])
     return lo, hi
 
 
 def verification_replicates(
     subject_group: np.ndarray, n_img: np.ndarray, m_subject: np.ndarray, m_group: np.ndarray,
-    m_score: np.ndarray, k_subject_a: np.ndarray, k_subject_b: np.ndarray,
-    k_group: np.ndarray, k_score: np.ndarray, thresholds: np.ndarray, replicates: int,
-    rng: np.random.Generator, budget_bytes: int = 40_000_000,
+    m_score: np.ndarray, image_subject: np.ndarray, image_group: np.ndarray,
+    kept_i: np.ndarray, kept_j: np.ndarray, kept_s: np.ndarray, thresholds: np.ndarray,
+    replicates: int, rng: np.random.Generator,
     den_pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    threads: int | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(R, G) replicate FMR and FNMR per threshold, for one breakdown.
 
     ``n_img`` (n_subjects, G): images per subject and group; ``m_*``: the mated pairs in a
-    group (subject, group code, genuine score); ``k_*``: the kept same-group impostor pairs
-    (both subjects, group, score). One pass over the pairs serves every threshold (a
-    pair's level is how many thresholds it meets); subject weights are drawn in chunks that
-    keep the weight matrix within ``budget_bytes``, from one generator consumed in order,
-    so the result depends only on the seed. ``den_pairs`` (subject a, subject b, group,
-    count), for a comparison list: the same-group impostor comparisons behind the FMR
-    denominators, which then are sums of ``count * w_a * w_b`` instead of following from
-    image counts as in an all-pairs plan.
+    group (subject, group code, genuine score); ``kept_*``: the kept impostor pairs (both
+    images and the score), of which those within one group (``image_group``, codes >= 0)
+    count. One pass over the pairs serves every threshold (a pair's level is how many
+    thresholds it meets). The replicates are computed in blocks on ``threads`` threads
+    (default: numba's), each block drawing its weights from its own generator
+    (``blocks``), so the result depends only on the seed. ``den_pairs`` (subject a,
+    subject b, group, count), for a comparison list: the same-group impostor comparisons
+    behind the FMR denominators, which then are sums of ``count * w_a * w_b`` instead of
+    following from image counts as in an all-pairs plan.
     """
+    from fairbench.metrics._compiled import kept_codes
+    from fairbench.metrics._compiled import threads as numba_threads
+    from fairbench.metrics.blocks import PairSums, SubjectTable, draw_block, group_slices
+
     nsub, G = n_img.shape
     T = len(thresholds)
+    if not T:
+        return []
     ts = np.asarray(thresholds, dtype=np.float64)
-    lowest = ts.min() if T else np.inf
-    sel = k_score >= lowest
-    ks = k_score[sel]
-    level = (ks[:, None] >= ts[None, :]).sum(axis=1) if T else np.zeros(0, np.int64)
     # subjects renumbered so each group's weights are one contiguous slice
     order = np.argsort(subject_group, kind="stable")
     pos = np.empty(nsub, dtype=np.int64)
     pos[order] = np.arange(nsub)
-    sa, sb = pos[k_subject_a[sel]], pos[k_subject_b[sel]]
-    # merge repeats with one 1-D sort, ordered by (group, level, subject a, subject b): the
-    # runs level_weight_sums adds up
-    code = ((k_group[sel] * (T + 1) + level) * nsub + np.minimum(sa, sb)) * nsub \
-        + np.maximum(sa, sb)
-    code, cnt = np.unique(code, return_counts=True)
-    kg_, kl_, ka_, kb_ = np.unravel_index(code, (G, T + 1, nsub, nsub))
-    keys = np.stack([ka_, kb_, kg_, kl_]).astype(np.int64)
-    # small integer counts: float32 products and sums stay exact below 2**24
-    n_img_o = n_img[order].astype(np.float32)
-    m_pairs = np.zeros((nsub, G), dtype=np.float32)
+    # repeats merged by one 1-D sort, ordered by (group, level, subject a, subject b)
+    bits = max(1, int(nsub - 1).bit_length())
+    if 2 * bits + int(G * (T + 1) - 1).bit_length() > 63:
+        raise ValueError(f"{nsub} subjects in {G} groups at {T} thresholds: too many for "
+                         "the bootstrap's 63-bit pair codes")
+    code, cnt = np.unique(kept_codes(kept_i, kept_j, kept_s, pos[image_subject],
+                                     image_group, np.sort(ts), bits), return_counts=True)
+    mask = (1 << bits) - 1
+    num_pairs = PairSums.build((code >> bits) & mask, code & mask, code >> (2 * bits), cnt,
+                               G * (T + 1))
+    den_list = None if den_pairs is None else PairSums.build(
+        pos[den_pairs[0]], pos[den_pairs[1]], den_pairs[2], den_pairs[3], G)
+    n_img_o = n_img[order]
+    m_pairs = np.zeros((nsub, G))
     np.add.at(m_pairs, (pos[m_subject], m_group), 1.0)
     m_errs = []
     for t in ts:
         miss = m_score < t
-        e = np.zeros((nsub, G), dtype=np.float32)
+        e = np.zeros((nsub, G))
         np.add.at(e, (pos[m_subject[miss]], m_group[miss]), 1.0)
         m_errs.append(e)
+    # one pass over a block's weights gives image totals, mated pairs and misses per group
+    per_subject = SubjectTable.of(np.hstack([n_img_o, m_pairs, *m_errs]),
+                                  n_img_o * n_img_o if den_pairs is None else None)
     # a pair meets t_k exactly when its level is at least #{thresholds <= t_k}
     meets = (ts[None, :] <= ts[:, None]).sum(axis=1)
-    out = [(np.empty((replicates, G)), np.empty((replicates, G))) for _ in range(T)]
-    chunk = max(1, min(replicates, budget_bytes // (8 * max(nsub, 1))))
-    # one product with the weights gives image totals, mated pairs and misses per group
-    per_subject = np.hstack([n_img_o, m_pairs, *m_errs])
-    for r0 in range(0, replicates, chunk):
-        rc = min(chunk, replicates - r0)
-        w8 = subject_weights(subject_group[order], rc, rng, dtype=np.uint8)
-        w = w8.astype(np.float32)
-        sums = (w @ per_subject).astype(np.float64)
-        mden = sums[:, G : 2 * G]
-        if den_pairs is None:
+    slices = group_slices(subject_group[order])
+
+    def block(r0: int, r1: int, g: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        wt = draw_block(slices, r1 - r0, g, nsub)
+        sums = per_subject.sums(wt).T  # (rows, (2 + T) G)
+        if den_list is None:
             tot = sums[:, :G]
-            den = (tot**2 - ((w * w) @ (n_img_o * n_img_o)).astype(np.float64)) / 2.0
+            den = (tot**2 - sums[:, (2 + T) * G :]) / 2.0
         else:
-            da, db, dg, dc = den_pairs
-            den = level_weight_sums(w8, pos[da], pos[db], dg, np.zeros(len(da), np.int64),
-                                    np.asarray(dc, np.float64), G, 1)[:, :, 0]
-        by_level = level_weight_sums(w8, keys[0], keys[1], keys[2], keys[3],
-                                     cnt.astype(np.float64), G, T + 1)
+            den = den_list.sums(wt).T
+        by_level = num_pairs.sums(wt).T.reshape(r1 - r0, G, T + 1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            for k, (fm, fnm) in enumerate(out):
-                num = by_level[:, :, meets[k]:].sum(axis=2)
-                fm[r0 : r0 + rc] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-                merr = sums[:, (2 + k) * G : (3 + k) * G]
-                fnm[r0 : r0 + rc] = np.where(mden > 0, merr / np.where(mden > 0, mden, 1),
-                                             np.nan)
-    return out
+            fm = np.stack([by_level[:, :, meets[k]:].sum(axis=2) for k in range(T)])
+            fm = np.where(den > 0, fm / np.where(den > 0, den, 1), np.nan)
+            mden = sums[:, G : 2 * G]
+            merr = np.stack([sums[:, (2 + k) * G : (3 + k) * G] for k in range(T)])
+            fnm = np.where(mden > 0, merr / np.where(mden > 0, mden, 1), np.nan)
+        return fm, fnm
+
+    parts = map_blocks(block, replicates, rng, threads or numba_threads())
+    if not parts:
+        return [(np.empty((0, G)), np.empty((0, G))) for _ in range(T)]
+    fm_all = np.concatenate([p[0] for p in parts], axis=1)  # (T, R, G)
+    fnm_all = np.concatenate([p[1] for p in parts], axis=1)
+    return [(fm_all[k], fnm_all[k]) for k in range(T)]
 
 
 def search_replicates(w: np.ndarray, subject: np.ndarray, group: np.ndarray,

@@ -154,13 +154,12 @@ def _replicates(vc: ViewCounts, view: View, plan: Plan, counts: VerificationCoun
                 ) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
     if not s.replicates or not points:
         return [(None, None)] * len(points)
-    sel = vc.k_same
     m = vc.in_group
     return verification_replicates(  # type: ignore[return-value]
         vc.subject_group, vc.n_img, plan.subject[plan.mated_i[m]], view.mated_group[m],
-        counts.mated_s[m], plan.subject[counts.kept_i[sel]], plan.subject[counts.kept_j[sel]],
-        vc.kg_a[sel], counts.kept_s[sel], np.array([p.similarity for p in points]),
-        s.replicates, view_rng(s.seed, view.name), den_pairs=vc.den_pairs)
+        counts.mated_s[m], plan.subject, view.image_group, counts.kept_i, counts.kept_j,
+        counts.kept_s, np.array([p.similarity for p in points]), s.replicates,
+        view_rng(s.seed, view.name), den_pairs=vc.den_pairs)
 
 
 def _reference(view: View, vc: ViewCounts, counts: VerificationCounts,

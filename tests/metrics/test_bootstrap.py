@@ -89,6 +89,43 @@ def test_replicate_rates_equal_an_explicitly_resampled_dataset():
         np.testing.assert_allclose(fnmr[r], bf_fnmr)
 
 
+def test_blocks_on_any_number_of_threads_equal_the_straightforward_rates():
+    """The tables' blocked, threaded replicates over three blocks (the last one short) and
+    two thresholds equal the reference computation on the same weights, on 1, 2 or 3
+    threads alike."""
+    from fairbench.metrics.blocks import BLOCK
+    from fairbench.metrics.bootstrap import verification_replicates
+
+    frame, emb = generated("cosine", n_subjects=40, seed=5)
+    plan = make_plan(frame, ["grp"])
+    ths = [0.25, 0.1]
+    counts, _ = count_verification(emb, "cosine", plan, ths, [], bins=64, block=16)
+    view = make_view(plan, ["grp"])
+    G, ig, subj, nsub = view.n_groups, view.image_group, plan.subject, plan.n_subjects
+    sg = view.subject_group(plan)
+    R, seed = 2 * BLOCK + 9, 4
+    n_img = per_subject_counts(subj, ig, nsub, G)
+    same = ig[counts.kept_i] == ig[counts.kept_j]
+    mg, ms = view.mated_group, subj[plan.mated_i]
+    m = mg >= 0
+    args = (sg, n_img, ms[m], mg[m], counts.mated_s[m], subj, ig, counts.kept_i,
+            counts.kept_j, counts.kept_s, np.array(ths), R)
+    got = [verification_replicates(*args, view_rng(seed, "grp"), threads=k) for k in (1, 2, 3)]
+    w = table_weights(sg, R, seed, "grp")
+    pairs = per_subject_counts(ms[m], mg[m], nsub, G)
+    for k, t in enumerate(ths):
+        sel = same & (counts.kept_s >= t)
+        fmr = impostor_rates(w, n_img, subj[counts.kept_i[sel]], subj[counts.kept_j[sel]],
+                             ig[counts.kept_i[sel]], G)
+        miss = m & (counts.mated_s < t)
+        fnmr = mated_rates(w, pairs, per_subject_counts(ms[miss], mg[miss], nsub, G))
+        for run in got:
+            np.testing.assert_array_equal(run[k][0], got[0][k][0])
+            np.testing.assert_array_equal(run[k][1], got[0][k][1])
+            np.testing.assert_allclose(run[k][0], fmr, rtol=1e-12)
+            np.testing.assert_allclose(run[k][1], fnmr, rtol=1e-12)
+
+
 def test_table_intervals_equal_explicit_resampling():
     """Every bootstrap interval of the 1:1 tables (FMR, FNMR, ratio to the reference,
     Max/GeoMean, FDR) equals the percentile interval of explicitly resampled datasets."""
@@ -139,6 +176,28 @@ def test_percentile_interval_ignores_undefined_replicates():
     assert np.isnan(lo[1]) and np.isnan(hi[1])
 
 
+@pytest.mark.parametrize("shape", [(1000, 12), (57,), (200, 3, 4), (0, 5), (10, 0)])
+def test_percentile_interval_equals_nanpercentile_bit_for_bit(shape):
+    """Clean columns go through one ``np.percentile``, columns with undefined replicates
+    one at a time: the same numbers as ``np.nanpercentile`` over the whole array."""
+    import warnings
+
+    rng = np.random.default_rng(len(shape))
+    x = rng.random(shape)
+    if x.size:
+        x.flat[rng.integers(0, x.size, max(1, x.size // 7))] = np.nan
+    if x.ndim > 1 and x.shape[1] > 1:
+        x[:, 1] = np.nan  # no replicate defined
+    for conf in (0.95, 0.9):
+        a = (1 - conf) / 2 * 100
+        for y in (x, np.nan_to_num(x, nan=0.3)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                want = np.nanpercentile(y, a, axis=0), np.nanpercentile(y, 100 - a, axis=0)
+            for got, ref in zip(percentile_interval(y, conf), want):
+                assert np.array_equal(got, ref, equal_nan=True)
+
+
 def test_a_breakdowns_intervals_do_not_depend_on_the_others():
     frame, emb = generated("cosine", n_subjects=40, seed=2)
     plan = make_plan(frame, ["grp", "sex"])
@@ -163,32 +222,57 @@ def test_uint8_weights_are_the_same_draws_and_widen_when_a_count_would_overflow(
     w32 = subject_weights(groups, 40, np.random.default_rng(5))
     w8 = subject_weights(groups, 40, np.random.default_rng(5), dtype=np.uint8)
     assert w8.dtype == np.uint8 and np.array_equal(w8.astype(np.float32), w32)
-    real = _compiled.count_draws
+    real = _compiled.count_block
     calls = []
 
-    def overflow_once(draws, off, out, cap):
-        calls.append(out.dtype)
-        if len(calls) == 2:  # the second group's counts "overflow" uint8
-            real(draws, off, out, cap)
-            return False
-        return real(draws, off, out, cap)
+    def overflow_once(draws, off, r0, wt):
+        calls.append(wt.dtype)
+        ok = real(draws, off, r0, wt)
+        return ok and len(calls) != 2  # the second group's counts "overflow" uint8
 
-    monkeypatch.setattr(_compiled, "count_draws", overflow_once)
+    monkeypatch.setattr(_compiled, "count_block", overflow_once)
     wide = subject_weights(groups, 40, np.random.default_rng(5), dtype=np.uint8)
     assert wide.dtype == np.float32 and np.array_equal(wide, w32)
     assert calls[:2] == [np.uint8, np.uint8] and calls[2] == np.float32
-    assert not real(np.zeros((1, 3), np.int64), 0, np.zeros((1, 1), np.uint8), 2)
+    # one subject drawn 300 times wraps in uint8, which the count sees; wider types hold it
+    same = np.zeros((1, 300), np.uint16)
+    assert not real(same, 0, 0, np.zeros((300, 1), np.uint8))
+    for kind in (np.uint16, np.float32):
+        out = np.zeros((300, 1), kind)
+        assert real(same, 0, 0, out) and out[0, 0] == 300
 
 
-@pytest.mark.parametrize("counts", ["integer", "fractional", "huge"])
-def test_level_weight_sums_equal_a_brute_force(counts):
-    """Runs of one (group, level, subject) in float32 and the per-pair float64 fallback
-    (fractional or huge counts) give the brute-force sums, from unsorted pairs with
-    repeats."""
+def test_weights_are_drawn_in_blocks_each_from_its_own_generator():
+    """Block k of the replicates comes from the k-th generator spawned from the view's, so
+    a block's weights do not depend on how many replicates follow it; every block keeps
+    the group sizes."""
+    from fairbench.metrics.blocks import BLOCK
+
+    groups = np.repeat([0, 1, 2], [5, 300, 1])
+    full = subject_weights(groups, 2 * BLOCK + 3, np.random.default_rng(9))
+    head = subject_weights(groups, BLOCK, np.random.default_rng(9))
+    assert np.array_equal(full[:BLOCK], head)
+    assert not np.array_equal(full[:BLOCK], full[BLOCK : 2 * BLOCK])
+    for g in range(3):
+        assert np.all(full[:, groups == g].sum(axis=1) == (groups == g).sum())
+
+
+@pytest.mark.parametrize("counts", ["integer", "fractional", "huge", "flushed"])
+def test_level_weight_sums_equal_a_brute_force(counts, monkeypatch):
+    """The int32 sums (moved to float64 often, where counts are large: "flushed") and the
+    per-pair float64 fallback (fractional counts, or a count too large for int32) give
+    the brute-force sums, from unsorted pairs with repeats, over two blocks."""
+    from fairbench.metrics import _compiled
     from fairbench.metrics.bootstrap import level_weight_sums
 
+    ran = []
+    for name in ("bucket_sums_int", "pair_sums"):
+        real = getattr(_compiled, name)
+        monkeypatch.setattr(_compiled, name,
+                            lambda *x, real=real, name=name: ran.append(name) or real(*x))
+
     rng = np.random.default_rng(1)
-    nsub, K, G, L, R = 60, 500, 3, 4, 7
+    nsub, K, G, L, R = 60, 500, 3, 4, 70  # two blocks of replicates
     w = subject_weights(np.sort(rng.integers(0, 2, nsub)), R, rng, dtype=np.uint8)
     a, b = rng.integers(0, nsub, K), rng.integers(0, nsub, K)
     g, lev = rng.integers(0, G, K), rng.integers(0, L, K)
@@ -196,7 +280,9 @@ def test_level_weight_sums_equal_a_brute_force(counts):
     if counts == "fractional":
         c = c + 0.5
     elif counts == "huge":
-        c[0] = 2.0**24
+        c[0] = 2.0**31
+    elif counts == "flushed":
+        c = c * 2.0**22  # a few pairs fill an int32
     want = np.zeros((R, G, L))
     wf = w.astype(np.float64)
     for k in range(K):
@@ -204,5 +290,7 @@ def test_level_weight_sums_equal_a_brute_force(counts):
     for ww in (w, w.astype(np.float32)):
         got = level_weight_sums(ww, a, b, g, lev, c, G, L)
         assert np.array_equal(got, want)
+    integer = counts in ("integer", "flushed")
+    assert set(ran) == {"bucket_sums_int" if integer else "pair_sums"}
     assert np.array_equal(level_weight_sums(w, a[:0], b[:0], g[:0], lev[:0], c[:0], G, L),
                           np.zeros((R, G, L)))
