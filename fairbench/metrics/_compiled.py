@@ -31,26 +31,42 @@ def kept_codes(ki, kj, ks, subject_pos, image_group, ts, bits):  # pragma: no co
     impostor pairs of images i, j whose groups agree and whose score meets the lowest
     threshold: level is how many of the sorted thresholds ``ts`` it meets, lo <= hi the
     two subjects' positions (below 2**bits). One pass instead of a mask, four gathers
-    and the arithmetic in numpy; the fields come back with shifts, not divisions."""
+    and the arithmetic in numpy; without branches (a pair is written, then kept or
+    overwritten), as whether a pair counts is unpredictable."""
     T = len(ts)
     out = np.empty(len(ki), np.int64)
     m = 0
     for k in range(len(ki)):
         s = ks[k]
-        if s < ts[0]:
-            continue
-        g = np.int64(image_group[ki[k]])
-        if g != image_group[kj[k]]:
-            continue
-        lev = 1
-        while lev < T and s >= ts[lev]:
-            lev += 1
-        a = np.int64(subject_pos[ki[k]])
-        b = np.int64(subject_pos[kj[k]])
-        lo, hi = (a, b) if a <= b else (b, a)
-        out[m] = ((g * (T + 1) + lev) << (2 * bits)) | (lo << bits) | hi
-        m += 1
+        i, j = ki[k], kj[k]
+        g = np.int64(image_group[i])
+        lev = np.int64(0)
+        for t in range(T):
+            lev += s >= ts[t]
+        a, b = np.int64(subject_pos[i]), np.int64(subject_pos[j])
+        out[m] = ((g * (T + 1) + lev) << (2 * bits)) | (min(a, b) << bits) | max(a, b)
+        m += (s >= ts[0]) & (g == image_group[j])
     return out[:m]
+
+
+@njit(cache=True)
+def decode_runs(codes, bits):  # pragma: no cover - compiled
+    """(a, b, bucket, count) of each run of equal codes in sorted ``codes`` (see
+    ``kept_codes``): the merged pairs, in (bucket, a, b) order, in int32."""
+    n = len(codes)
+    a, b = np.empty(n, np.int32), np.empty(n, np.int32)
+    bucket, c = np.empty(n, np.int32), np.zeros(n, np.int32)
+    mask = (np.int64(1) << bits) - 1
+    m = -1
+    prev = np.int64(-1)
+    for k in range(n):
+        x = codes[k]
+        if x != prev:
+            m += 1
+            a[m], b[m], bucket[m] = (x >> bits) & mask, x & mask, x >> (2 * bits)
+            prev = x
+        c[m] += 1
+    return a[: m + 1], b[: m + 1], bucket[: m + 1], c[: m + 1]
 
 
 @njit(nogil=True, cache=True)

@@ -90,25 +90,28 @@ class PairSums:
     sums of c * w_a * w_b per bucket are taken from (a bucket is a group, or a group and a
     level)."""
 
-    a: np.ndarray
+    a: np.ndarray  # int32: 16 bytes a pair with b, bucket and the count, streamed per block
     b: np.ndarray
     bucket: np.ndarray
-    c: np.ndarray
+    c: np.ndarray  # float64
+    c_int: np.ndarray | None  # the counts in int32, where they are integers that fit
     n_buckets: int
     largest: float  # the largest count
-    integer: bool
 
     @classmethod
     def build(cls, a: np.ndarray, b: np.ndarray, bucket: np.ndarray, c: np.ndarray,
               n_buckets: int) -> PairSums:
-        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-        bucket, c = np.asarray(bucket, np.int64), np.asarray(c, np.float64)
-        key = bucket * (int(max(a.max(), b.max())) + 1 if len(a) else 1) + a
-        if np.any(key[1:] < key[:-1]):  # sorted by a within a bucket: w_a stays in cache
-            o = np.argsort(key, kind="stable")
+        a, b, bucket = np.asarray(a), np.asarray(b), np.asarray(bucket)
+        c = np.asarray(c, np.float64)
+        # sorted by a within a bucket, so w_a stays in cache (kept pairs come sorted)
+        if len(a) > 1 and np.any((bucket[1:] < bucket[:-1]) |
+                                 ((bucket[1:] == bucket[:-1]) & (a[1:] < a[:-1]))):
+            o = np.lexsort((a, bucket))
             a, b, c, bucket = a[o], b[o], c[o], bucket[o]
-        return cls(a, b, bucket, c, n_buckets, float(np.abs(c).max()) if len(c) else 0.0,
-                   bool(np.all(c == np.round(c)) and np.all(c >= 0)))
+        largest = float(np.abs(c).max()) if len(c) else 0.0
+        integer = bool(np.all(c == np.round(c)) and np.all(c >= 0)) and largest < INT32
+        return cls(a.astype(np.int32), b.astype(np.int32), bucket.astype(np.int32), c,
+                   c.astype(np.int32) if integer else None, n_buckets, largest)
 
     def sums(self, wt: np.ndarray) -> np.ndarray:
         """(n_buckets, rows) sums of c * w_a * w_b over one block's weights ``wt``
@@ -121,9 +124,8 @@ class PairSums:
         if len(self.a) == 0:
             return out
         wmax = int(wt.max()) if wt.size else 0
-        if self.integer and self.largest * wmax * wmax < INT32:
-            _compiled.bucket_sums_int(wt, self.a, self.b, self.bucket,
-                                      self.c.astype(np.int32), wmax, out)
+        if self.c_int is not None and self.largest * wmax * wmax < INT32:
+            _compiled.bucket_sums_int(wt, self.a, self.b, self.bucket, self.c_int, wmax, out)
         else:
             _compiled.pair_sums(wt, self.a, self.b, self.bucket, self.c, out)
         return out
@@ -148,7 +150,7 @@ class SubjectTable:
         s, col = np.divmod(idx, max(table.shape[1], 1))
         ptr = np.searchsorted(s, np.arange(table.shape[0] + 1)).astype(np.int64)
         power = np.where(col >= linear.shape[1], 2, 1).astype(np.int8)
-        return cls(ptr, col.astype(np.int64), flat[idx].astype(np.float64), power,
+        return cls(ptr, col.astype(np.int32), flat[idx].astype(np.float64), power,
                    table.shape[1])
 
     def sums(self, wt: np.ndarray) -> np.ndarray:

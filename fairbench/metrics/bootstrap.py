@@ -168,7 +168,7 @@ def verification_replicates(
     behind the FMR denominators, which then are sums of ``count * w_a * w_b`` instead of
     following from image counts as in an all-pairs plan.
     """
-    from fairbench.metrics._compiled import kept_codes
+    from fairbench.metrics._compiled import decode_runs, kept_codes
     from fairbench.metrics._compiled import threads as numba_threads
     from fairbench.metrics.blocks import PairSums, SubjectTable, draw_block, group_slices
 
@@ -186,11 +186,9 @@ def verification_replicates(
     if 2 * bits + int(G * (T + 1) - 1).bit_length() > 63:
         raise ValueError(f"{nsub} subjects in {G} groups at {T} thresholds: too many for "
                          "the bootstrap's 63-bit pair codes")
-    code, cnt = np.unique(kept_codes(kept_i, kept_j, kept_s, pos[image_subject],
-                                     image_group, np.sort(ts), bits), return_counts=True)
-    mask = (1 << bits) - 1
-    num_pairs = PairSums.build((code >> bits) & mask, code & mask, code >> (2 * bits), cnt,
-                               G * (T + 1))
+    codes = np.sort(kept_codes(kept_i, kept_j, kept_s, pos[image_subject], image_group,
+                               np.sort(ts), bits))
+    num_pairs = PairSums.build(*decode_runs(codes, bits), G * (T + 1))
     den_list = None if den_pairs is None else PairSums.build(
         pos[den_pairs[0]], pos[den_pairs[1]], den_pairs[2], den_pairs[3], G)
     n_img_o = n_img[order]
