@@ -10,8 +10,9 @@ while every sum that needs them is taken; blocks run on a thread pool, the compi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -80,8 +81,27 @@ def map_blocks(work: Callable[[int, int, np.random.Generator], T], replicates: i
     jobs = [(r0, r1, g) for (r0, r1), g in zip(bounds, children)]
     if threads <= 1 or len(jobs) <= 1:
         return [work(*j) for j in jobs]
-    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
-        return list(pool.map(lambda j: work(*j), jobs))
+    return list(_pool(threads).map(lambda j: work(*j), jobs))
+
+
+def in_background(fn: Callable[..., T], *args: object) -> Future[T]:
+    """``fn(*args)`` on a background thread of this process, kept for the next call: the
+    tables take a breakdown's replicates there while they build its rows, so the rows'
+    single-threaded work and the replicate blocks share the cores."""
+    return _pool(1, "fairbench-tables").submit(fn, *args)
+
+
+_POOLS: dict[tuple[int, int, str], ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int, name: str = "fairbench-bootstrap") -> ThreadPoolExecutor:
+    """One pool per use, thread count and process, kept: starting threads for every
+    breakdown cost 2 ms a table. Keyed by the process id, so a forked child starts its
+    own."""
+    key = (os.getpid(), threads, name)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+    return _POOLS[key]
 
 
 @dataclass(frozen=True)

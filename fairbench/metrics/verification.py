@@ -34,6 +34,7 @@ from fairbench.core.codes import Plan, per_subject_counts
 from fairbench.core.counts import VerificationCounts
 from fairbench.core.operating import OperatingPoint
 from fairbench.core.settings import Settings
+from fairbench.metrics.blocks import in_background
 from fairbench.metrics.bootstrap import (
     percentile_interval,
     verification_replicates,
@@ -149,9 +150,11 @@ class ViewCounts:
         self.subject_group = view.subject_group(plan)
 
 
-def _replicates(vc: ViewCounts, view: View, plan: Plan, counts: VerificationCounts,
-                points: Sequence[OperatingPoint], s: Settings
-                ) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+def view_replicates(vc: ViewCounts, view: View, plan: Plan, counts: VerificationCounts,
+                    points: Sequence[OperatingPoint], s: Settings
+                    ) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """(FMR, FNMR) bootstrap replicates of one breakdown per operating point (None
+    without replicates)."""
     if not s.replicates or not points:
         return [(None, None)] * len(points)
     m = vc.in_group
@@ -262,11 +265,16 @@ def verification_tables(
         ref = _reference(view, vc, counts, usable, s)
         src = " | ".join(sources.get(a, "unspecified") for a in view.attributes)
         known = view.known()
+        # the replicates are drawn on other threads while this one builds the rows
+        reps_job = in_background(view_replicates, vc, view, plan, counts, usable, s)
         tests = view_tests(view, plan, counts, usable, ref.code, vc.n_nonmated, vc.n_mated,
                            vc.in_group, s)
-        for op, (r_fm, r_fnm), test in zip(usable, _replicates(vc, view, plan, counts, usable,
-                                                              s), tests):
-            df, fmr, fnmr = _rows(view, vc, plan, counts, op, ref, s, src)
+        built = [_rows(view, vc, plan, counts, op, ref, s, src) for op in usable]
+        if view.name != ALL and len(view.attributes) <= 2:
+            cross += [cross_group(view, plan.n_strata, counts, op, s, point_columns(op))
+                      for op in usable]
+        for op, (df, fmr, fnmr), (r_fm, r_fnm), test in zip(usable, built, reps_job.result(),
+                                                            tests):
             _with_intervals(df, r_fm, "fmr", ref, s)
             _with_intervals(df, r_fnm, "fnmr", ref, s)
             with_p_values(df, test)
@@ -277,8 +285,6 @@ def verification_tables(
                         np.float32)
             if view.name == ALL:
                 continue
-            if len(view.attributes) <= 2:
-                cross.append(cross_group(view, plan.n_strata, counts, op, s, point_columns(op)))
             k = np.flatnonzero(known)
             base = {"attribute": view.name, **point_columns(op),
                     "groups_compared": "; ".join(view.groups[g] for g in k)}
