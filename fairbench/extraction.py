@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from fairbench.core.codes import ImageRecord
+from fairbench.core.cpus import cores
 from fairbench.errors import FairbenchError, MatcherError
 from fairbench.matchers.base import UNREADABLE, FaceResult, Matcher, build_matcher, read_bytes
 from fairbench.matchers.images import MAX_PIXELS, decode
@@ -178,14 +178,6 @@ def process_chunk(matcher: Matcher, cache: TemplateCache | None, chunk: Chunk,
     """Read, look up and embed one chunk: the sequential path's unit of work."""
     return embed_chunk(matcher, cache, read_chunk(matcher, cache, chunk, max_pixels),
                        max_pixels)
-
-
-def cores() -> int:
-    """The CPUs this process may run on (its affinity mask, not the host's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def set_threads(n: int) -> dict[str, int]:

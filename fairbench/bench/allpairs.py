@@ -27,6 +27,7 @@ import numpy as np
 
 from fairbench.config import SimSpec
 from fairbench.core.codes import n_pair_slots, pair_index
+from fairbench.core.cpus import cores
 from fairbench.core.settings import Settings
 from fairbench.data.simulate import simulate
 from fairbench.engine.allpairs import count_verification
@@ -105,7 +106,7 @@ def run_bench(
                "type was 30 % slower (or crashed) on this kind of machine")
         warnings.warn(msg, stacklevel=2)
         out["warning"] = msg
-    threads = threads or os.cpu_count() or 1
+    threads = threads or cores()
     out["threads"] = threads
     warm_up()
     frame, emb = simulate(SimSpec(n_subjects=n // 2, groups=groups, dim=dim, seed=seed))

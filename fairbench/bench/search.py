@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from fairbench.bench.allpairs import _peak_mb, _reset_peak, _rss_mb
+from fairbench.core.cpus import cores
 from fairbench.kernels.faiss_search import faiss_available, faiss_index, faiss_query
 from fairbench.kernels.search import (
     merge_topk,
@@ -98,7 +99,7 @@ def run_search_bench(
         msg = f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: timings may suffer"
         warnings.warn(msg, stacklevel=2)
         out["warning"] = msg
-    threads = threads or os.cpu_count() or 1
+    threads = threads or cores()
     out.update(threads=threads, block=block, probe_block=probe_block)
     warm_up()
     g, p = simulated_search(gallery, probes, dim, seed)

@@ -18,7 +18,6 @@ counts are the same, bit for bit.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from fairbench.core.codes import Plan, n_pair_slots, pair_index
 from fairbench.core.counts import Binning, VerificationCounts
+from fairbench.core.cpus import cores
 from fairbench.errors import FairbenchError
 from fairbench.executors.base import Executor
 from fairbench.kernels.stream import (
@@ -77,7 +77,7 @@ def count_verification(
     S = plan.n_strata
     P = n_pair_slots(S)
     remote = executor is not None and executor.remote
-    workers = max(1, threads or os.cpu_count() or 1)
+    workers = max(1, threads or cores())
     if remote:  # bands, two per CPU; here only the running sum and the band that came in
         assert executor is not None
         workers = 2 * executor.parallelism()

@@ -7,10 +7,10 @@ executor's results are compared with.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from fairbench.core.cpus import cores
 from fairbench.executors.base import Executor
 
 T = TypeVar("T")
@@ -25,7 +25,7 @@ class LocalExecutor(Executor):
     remote = False
 
     def parallelism(self) -> int:
-        return os.cpu_count() or 1
+        return cores()
 
     def imap(self, fn: Callable[[Any, T], R], items: Sequence[T], shared: Any = None
              ) -> Iterator[tuple[int, R]]:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
+from fairbench.core.cpus import cores
 from fairbench.kernels.search import NEG_INF, _buffers, _check, _load_block, _prepare_probes
 
 
@@ -58,7 +58,7 @@ def search_topk_faiss(
 
     probes, gallery = np.asarray(probes), np.asarray(gallery)
     _check(probes, gallery, k, kind, "float32")
-    faiss.omp_set_num_threads(threads or os.cpu_count() or 1)
+    faiss.omp_set_num_threads(threads or cores())
     index, rows = faiss_index(gallery, kind, block)
     return faiss_query(index, rows, probes, k, kind)
 

@@ -14,12 +14,12 @@ failed probe (or one whose squared norm overflows) gets all ``-inf`` and index `
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
 from numba import njit
 
+from fairbench.core.cpus import cores
 from fairbench.kernels.prep import prepare
 from fairbench.kernels.workers import run_workers
 
@@ -208,7 +208,7 @@ def stream_search(
     block = max(1, min(block, n_g)) if n_g else 1
     probe_block = max(1, min(probe_block, n_p)) if n_p else 1
     starts = list(range(0, n_g, block))
-    threads = max(1, min(threads or os.cpu_count() or 1, len(starts)))
+    threads = max(1, min(threads or cores(), len(starts)))
     lock = threading.Lock()
     cursor = [0]
     states: list[tuple[np.ndarray, np.ndarray]] = []

@@ -14,13 +14,13 @@ the chunks that reach it. Nothing of size N x N exists.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
+from fairbench.core.cpus import cores
 from fairbench.kernels.workers import run_workers
 
 NEG_INF = np.float32(-np.inf)
@@ -326,7 +326,7 @@ def stream(
     ``rows=(a, b)`` passes over one row band's tiles only (see :func:`row_bands`); its
     genuine scores are the slice of the whole array that starts at ``gen_start``."""
     n, d = inp.x.shape
-    threads = threads or os.cpu_count() or 1
+    threads = threads or cores()
     todo = tile_list(n, block, rows)
     lock = threading.Lock()
     cursor = [0]

@@ -85,6 +85,29 @@ def test_local_executor_maps_in_order_and_builds_state_once():
         assert ex.record() == {"name": "local", "cpus": ex.parallelism(), "nodes_used": 1}
 
 
+def test_the_local_executor_and_the_kernels_count_the_cpus_this_process_may_use(
+        monkeypatch):
+    """Under ``taskset`` or a container's cpuset the affinity mask, not the host's CPU
+    count, sizes the local executor and the pass's threads (the host's count would run
+    more threads than cores)."""
+    import os
+
+    from fairbench.core import cpus
+    from fairbench.kernels import stream as K
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert cpus.cores() == 1 and LocalExecutor().parallelism() == 1
+    started = []
+    monkeypatch.setattr(K, "run_workers", lambda work, threads: started.append(threads))
+    x = np.eye(3, dtype=np.float32)
+    inp = K.prepare_stream(x, "cosine", np.array([0, 0, 1]), np.array([0, 0, 0]))
+    K.stream(inp, np.zeros((1, 1), np.int64), 1, -1.0, 1.0, 8, 7, block=2)
+    assert started == [1]
+    monkeypatch.delattr(os, "sched_getaffinity")  # a platform without affinity masks
+    assert cpus.cores() == 64
+
+
 def test_ray_missing_is_one_clear_message_and_exit_2(monkeypatch, tmp_path, capsys):
     from fairbench import cli
 

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairbench.core.cpus import cores
 from fairbench.data.adapters import Loaded, option, unknown_options
 from fairbench.data.adapters.frames import FrameCache, VideoFrames, pick_indices
 from fairbench.data.manifest import Manifest
@@ -115,7 +116,7 @@ def _settings(options: Mapping[str, Any]) -> _Settings:
     workers = option(options, "workers", None, (int, type(None)))
     if workers is not None and workers < 1:
         raise DataError(f"dataset.options.workers: at least 1, got {workers}")
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or min(8, cores())
     return _Settings(frames, None if spacing is None else float(spacing), seed, videos, most,
                      workers)
 
