@@ -84,6 +84,31 @@ def test_a_floor_guessed_too_high_triggers_an_exact_second_pass(monkeypatch):
         assert threshold_for_fmr(redo, f) == threshold_for_fmr(good, f)
 
 
+@pytest.mark.parametrize("kind", ["cosine", "euclidean"])
+def test_the_sampled_floor_is_the_sorted_samples_rank_th_score(kind):
+    """The floor guess takes the rank-th highest sample impostor score by a partition: the
+    same bin as sorting them all, on scores with many ties (templates on a coarse grid),
+    for every target."""
+    from fairbench.kernels.stream import prepare_stream
+
+    frame, emb = generated(kind, n_subjects=80, seed=6)
+    emb = np.round(emb * 2) / 2  # coarse: many equal scores
+    plan = make_plan(frame, ["grp"])
+    inp = prepare_stream(emb, kind, plan.subject, plan.stratum)
+    binning = counts_mod.binning_for(inp, 64)
+    x = emb[np.arange(plan.n_images)].astype(np.float32)
+    ok_img = np.isfinite(x).all(axis=1)
+    for targets in ([0.1], [0.01, 0.001], [0.5]):
+        got = counts_mod._estimated_floor(inp, plan, binning, [], targets, sample=10_000)
+        ii, jj = np.triu_indices(plan.n_images, k=1)
+        keep = (plan.subject[ii] != plan.subject[jj]) & ok_img[ii] & ok_img[jj]
+        p = prepare(emb, kind)
+        imp = np.sort(score_pairs(p, ii[keep], jj[keep]).astype(np.float32))[::-1]
+        rank = int(min(len(imp) - 1, max(20, np.ceil(2.0 * max(targets) * len(imp)))))
+        want = min(binning.bins - 1, max(0, int(binning.index(imp[rank:rank + 1])[0]) - 1))
+        assert got == want
+
+
 def test_float16_storage_agrees_within_tolerance():
     rng = np.random.default_rng(0)
     n = 400

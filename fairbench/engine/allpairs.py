@@ -199,10 +199,12 @@ def _estimated_floor(
                 s = -np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * (x @ x.T), 0))
         ii, jj = np.triu_indices(len(idx), k=1)
         ok = plan.subject[idx][ii] != plan.subject[idx][jj]
-        imp = np.sort(s[ii, jj][ok])[::-1]
+        imp = s[ii, jj][ok]
         if len(imp):
             rank = int(min(len(imp) - 1, max(20, np.ceil(2.0 * max(targets) * len(imp)))))
-            need.append(max(0, int(binning.index(imp[rank : rank + 1])[0]) - 1))
+            # the rank-th highest sample score (a partition, not a sort of them all)
+            kth = np.partition(imp, len(imp) - 1 - rank)[len(imp) - 1 - rank : len(imp) - rank]
+            need.append(max(0, int(binning.index(kth)[0]) - 1))
     return min(need)
 
 
