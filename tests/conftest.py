@@ -8,6 +8,8 @@ with a message saying how to get it.
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,35 @@ def london16_manifest(london16: Path, tmp_path: Path) -> Path:
     out = tmp_path / "london16.csv"
     df.to_csv(out, index=False)
     return out
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+    exception: BaseException | None = None
+
+
+@pytest.fixture()
+def fairbench_cmd(monkeypatch, capsys):
+    """``fairbench ARGS`` in-process (exit status, stdout, stderr); an exception that
+    escapes is returned too, so a test can say 'no traceback'."""
+    from fairbench import cli
+
+    def call(*args: str, cwd: Path | None = None) -> Outcome:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["fairbench", *map(str, args)])
+        exc = None
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        except BaseException as e:  # noqa: BLE001 - reported, never swallowed silently
+            code, exc = -1, e
+        cap = capsys.readouterr()
+        return Outcome(code, cap.out, cap.err, exc)
+
+    return call

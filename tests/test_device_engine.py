@@ -90,20 +90,14 @@ def test_cuda_with_cupy_but_no_gpu_is_a_config_error(monkeypatch):
         check_devices(cfg)
 
 
-def test_the_cli_exits_2_before_any_work(tmp_path, monkeypatch, capsys):
-    from fairbench import cli
-
+def test_the_cli_exits_2_before_any_work(tmp_path, monkeypatch, fairbench_cmd):
     monkeypatch.setitem(sys.modules, "cupy", None)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("dataset: {simulate: {n_subjects: 50}}\nmatcher: {name: simulated}\n"
                    "verification: {device: cuda}\n")
-    monkeypatch.setattr("sys.argv", ["fairbench", "run", str(cfg), "-o", str(tmp_path / "o"),
-                                     "--no-progress"])
-    with pytest.raises(SystemExit) as e:
-        cli.main()
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and "Traceback" not in err, err
-    assert 'pip install "fairbench[gpu]"' in err
+    got = fairbench_cmd("run", cfg, "-o", tmp_path / "o", "--no-progress")
+    assert got.code == 2 and "Traceback" not in got.err, got.err
+    assert 'pip install "fairbench[gpu]"' in got.err
     assert not (tmp_path / "o").exists()
 
 

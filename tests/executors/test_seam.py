@@ -108,22 +108,16 @@ def test_the_local_executor_and_the_kernels_count_the_cpus_this_process_may_use(
     assert cpus.cores() == 64
 
 
-def test_ray_missing_is_one_clear_message_and_exit_2(monkeypatch, tmp_path, capsys):
-    from fairbench import cli
-
+def test_ray_missing_is_one_clear_message_and_exit_2(monkeypatch, tmp_path, fairbench_cmd):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     cfg = tmp_path / "c.yaml"
     cfg.write_text("dataset: {simulate: {n_subjects: 50}}\nmatcher: {name: simulated}\n"
                    "executor: {name: ray, address: local}\n")
-    monkeypatch.setattr("sys.argv", ["fairbench", "run", str(cfg), "-o", str(tmp_path / "o"),
-                                     "--no-progress"])
-    with pytest.raises(SystemExit) as e:
-        cli.main()
-    err = capsys.readouterr().err
-    assert e.value.code == 2, err
-    assert "Traceback" not in err
+    got = fairbench_cmd("run", cfg, "-o", tmp_path / "o", "--no-progress")
+    assert got.code == 2, got.err
+    assert "Traceback" not in got.err
     assert 'executor.name: ray needs Ray, which is not installed here: pip install ' \
-           '"fairbench[ray]" (from a checkout: pip install -e ".[ray]")' in err
+           '"fairbench[ray]" (from a checkout: pip install -e ".[ray]")' in got.err
     assert not (tmp_path / "o").exists()
 
 
