@@ -36,6 +36,27 @@ def bench_allpairs_cli(
     typer.echo(json.dumps(res))
 
 
+@command(bench_app, "tail")
+def bench_tail_cli(
+    n: Annotated[int, typer.Option("--n", min=4, help="Templates (simulated).")] = 100_000,
+    images_per_person: Annotated[int, typer.Option(min=1, help="Images per person.")] = 10,
+    dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding size.")] = 128,
+    groups: Annotated[int, typer.Option("--groups", min=1, help="Demographic groups.")] = 12,
+    target_fmr: Annotated[list[float] | None, typer.Option(
+        "--target-fmr", help="Operating points (default 1e-3 and 1e-4).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Worker threads (default: cores).")
+                       ] = None,
+) -> None:
+    """Tail memory: verification.tail people vs pairs on the same templates; prints JSON
+    (records, bytes, peak memory and time of each, their ratios, tables identical)."""
+    import json
+
+    from fairbench.bench.tail import run_tail_bench
+
+    typer.echo(json.dumps(run_tail_bench(n, images_per_person, dim, groups,
+                                         tuple(target_fmr or (1e-3, 1e-4)), threads)))
+
+
 @command(bench_app, "search")
 def bench_search_cli(
     gallery: Annotated[int, typer.Option(min=1, help="Gallery templates (simulated).")] = 1_000_000,

@@ -185,6 +185,12 @@ class VerificationConfig(_Strict):
     histogram_bins: int = Field(4096, ge=64, le=1 << 20)
     block_size: int = Field(1024, ge=16, le=16384)  # tile side; memory grows as its square
     storage: Literal["float32", "float16"] = "float32"  # float16 halves template memory
+    #: how the impostor tail is held: pairs (one 12-byte record per impostor pair at or
+    #: above the loosest threshold's bin), people (exact scores only in the thresholds'
+    #: bins, the rest counted per pair of people and stratum: memory bounded by pairs of
+    #: people, at the price of a second pass, and EERs and per-group thresholds off those
+    #: bins read at bin resolution), or auto (pairs unless they would pass 50 million)
+    tail: Literal["pairs", "people", "auto"] = "auto"
     #: where the all-pairs kernel runs: cpu (every core) or cuda (this machine's GPU, CuPy:
     #: pip install "fairbench[gpu]"); in the hash: a GPU sums products in another order
     device: Device = "cpu"

@@ -228,6 +228,70 @@ def keep_pairs(B, cmax, S, r0, c0, diag, mate_end, failed, sq, euclid, floor_bin
     return nk
 
 
+@njit(nogil=True, cache=True)
+def keep_people(B, cmax, S, r0, c0, diag, mate_end, failed, sq, euclid, floor_bin, level,
+                rep, n, n_levels, ki, kj, ks, keys):  # pragma: no cover - compiled
+    """``keep_pairs`` for ``verification.tail: people``: a pair in an exact bin
+    (``level`` < 0) is kept with its score; any other one at or above the floor becomes the
+    key (rep_i * n + rep_j) * n_levels + level of its two images' representatives
+    (``rep``: the first image of the same person and stratum) and its bin's level.
+    Returns (pairs kept, keys written)."""
+    h, w = B.shape
+    two = np.float32(2.0)
+    zero = np.float32(0.0)
+    nk = 0
+    na = 0
+    for a in range(h):
+        i = r0 + a
+        ri = np.int64(rep[i]) * n
+        for c in range(cmax.shape[1]):
+            if cmax[a, c] < floor_bin:
+                continue
+            for jj in range(c * CHUNK, min(w, c * CHUNK + CHUNK)):
+                b = B[a, jj]
+                if b < floor_bin:
+                    continue
+                j = c0 + jj
+                if (diag and j <= i) or (j > i and j < mate_end[i]):
+                    continue
+                lv = level[b]
+                if lv >= 0:
+                    keys[na] = (ri + rep[j]) * n_levels + lv
+                    na += 1
+                    continue
+                s = S[a, jj]
+                if euclid:
+                    d2 = sq[i] + sq[j] - two * s
+                    s = -np.sqrt(d2 if d2 > zero else zero)
+                ki[nk] = i
+                kj[nk] = j
+                ks[nk] = NEG_INF if failed[i] or failed[j] else s
+                nk += 1
+    return nk, na
+
+
+def merge_keys(keys: list[np.ndarray], counts: list[np.ndarray]) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    """Equal keys merged, their counts summed (exact integers): sorted unique keys and
+    int64 counts."""
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    k = np.concatenate(keys)
+    c = np.concatenate(counts)
+    u, inv = np.unique(k, return_inverse=True)
+    return u, np.bincount(inv.ravel(), weights=c, minlength=len(u)).astype(np.int64)
+
+
+@dataclass
+class PeopleKeys:
+    """What a pass under ``verification.tail: people`` needs beside the floor."""
+
+    level: np.ndarray  # (bins,) int32: a bin's level, -1 for exact bins (and below the floor)
+    rep: np.ndarray  # (N,) int32: per visiting position, its person-and-stratum's first one
+    n_levels: int
+    pending: int = 1 << 22  # keys a thread holds before merging them (8 bytes each)
+
+
 @dataclass
 class StreamResult:
     """Counts in visiting order (translate with ``StreamInput.order``)."""
@@ -239,6 +303,10 @@ class StreamResult:
     kept_s: np.ndarray
     tiles: int = 0
     gen_start: int = 0  # offset of ``genuine`` in the whole genuine array (a row band's part)
+    #: ``verification.tail: people``: sorted unique keys (see :func:`keep_people`) and the
+    #: impostor pairs behind each; None in the default mode
+    agg_key: np.ndarray | None = None
+    agg_count: np.ndarray | None = None
 
 
 def tile_list(n: int, block: int, rows: tuple[int, int] | None = None
@@ -289,7 +357,11 @@ def merge_results(parts: list[StreamResult], n_genuine: int,
         gen[p.gen_start : p.gen_start + len(p.genuine)] = p.genuine
     kept = [np.concatenate([getattr(p, f) for p in parts]) for f in ("kept_i", "kept_j",
                                                                      "kept_s")]
-    return StreamResult(hist, gen, *kept, sum(p.tiles for p in parts))
+    out = StreamResult(hist, gen, *kept, sum(p.tiles for p in parts))
+    if parts and parts[0].agg_key is not None:
+        out.agg_key, out.agg_count = merge_keys([p.agg_key for p in parts],  # type: ignore
+                                                [p.agg_count for p in parts])  # type: ignore
+    return out
 
 
 def _gather(inp: StreamInput, a: int, b: int, out: np.ndarray) -> np.ndarray:
@@ -320,11 +392,13 @@ def stream(
     fold: bool = True,
     strip: int = 256,
     rows: tuple[int, int] | None = None,
+    people: PeopleKeys | None = None,
 ) -> StreamResult:
     """One pass over every pair. ``fold=False`` only multiplies (the GEMM-rate baseline).
 
     ``rows=(a, b)`` passes over one row band's tiles only (see :func:`row_bands`); its
-    genuine scores are the slice of the whole array that starts at ``gen_start``."""
+    genuine scores are the slice of the whole array that starts at ``gen_start``.
+    ``people``: keep the tail as counts per pair of people (:func:`keep_people`)."""
     n, d = inp.x.shape
     threads = threads or cores()
     todo = tile_list(n, block, rows)
@@ -337,7 +411,8 @@ def stream(
     gen_all = np.full(g1 - g0, NEG_INF, dtype=np.float32)
     gen_off = inp.gen_off - g0  # rows outside the band never write
     pidx32 = np.ascontiguousarray(pidx, dtype=np.int64)
-    results: list[tuple[np.ndarray, list[tuple[np.ndarray, ...]]]] = []
+    results: list[tuple[np.ndarray, list[tuple[np.ndarray, ...]],
+                        tuple[np.ndarray, np.ndarray] | None]] = []
     euclid = inp.kind == "euclidean"
 
     def work() -> None:
@@ -351,6 +426,10 @@ def stream(
         kj = np.empty(strip * block, np.int32)
         ks = np.empty(strip * block, np.float32)
         kept: list[tuple[np.ndarray, ...]] = []
+        keys = np.empty(strip * block if people else 0, np.int64)
+        merged = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        pending: list[np.ndarray] = []
+        n_pending = 0
         last_r = -1
         while True:
             with lock:
@@ -376,25 +455,45 @@ def stream(
                 fold_tile(Bs, r0 + s0, c0, c0 == r0, inp.stratum, pidx32, nbins, hist, S,
                           inp.mate_end, gen_off, gen_all, inp.failed, inp.sq, euclid,
                           inp.run_end)
-                nk = keep_pairs(Bs, cm, S, r0 + s0, c0, c0 == r0, inp.mate_end, inp.failed,
-                                inp.sq, euclid, floor_bin, ki, kj, ks)
+                if people is None:
+                    nk = keep_pairs(Bs, cm, S, r0 + s0, c0, c0 == r0, inp.mate_end,
+                                    inp.failed, inp.sq, euclid, floor_bin, ki, kj, ks)
+                else:
+                    nk, na = keep_people(Bs, cm, S, r0 + s0, c0, c0 == r0, inp.mate_end,
+                                         inp.failed, inp.sq, euclid, floor_bin, people.level,
+                                         people.rep, n, people.n_levels, ki, kj, ks, keys)
+                    if na:
+                        pending.append(keys[:na].copy())
+                        n_pending += na
+                    if n_pending > people.pending:  # merged now: memory stays per key
+                        merged = merge_keys([merged[0], *pending], [
+                            merged[1], *(np.ones(len(p), np.int64) for p in pending)])
+                        pending, n_pending = [], 0
                 if nk:
                     kept.append((ki[:nk].copy(), kj[:nk].copy(), ks[:nk].copy()))
+        agg = None
+        if people is not None:
+            agg = merge_keys([merged[0], *pending],
+                             [merged[1], *(np.ones(len(p), np.int64) for p in pending)])
         with lock:
-            results.append((hist, kept))
+            results.append((hist, kept, agg))
 
     run_workers(work, threads)
     hist = np.zeros(n_slots * nbins, dtype=np.int64)
     chunks: list[tuple[np.ndarray, ...]] = []
-    for h, k in results:
+    for h, k, _ in results:
         hist += h
         chunks += k
     ki_all, kj_all, ks_all = (
         np.concatenate([c[m] for c in chunks]) if chunks else np.zeros(0, dt)
         for m, dt in ((0, np.int32), (1, np.int32), (2, np.float32))
     )
-    return StreamResult(hist.reshape(n_slots, nbins), gen_all, ki_all, kj_all, ks_all,
-                        len(todo), g0)
+    out = StreamResult(hist.reshape(n_slots, nbins), gen_all, ki_all, kj_all, ks_all,
+                       len(todo), g0)
+    if people is not None:
+        out.agg_key, out.agg_count = merge_keys([r[2][0] for r in results if r[2]],
+                                                [r[2][1] for r in results if r[2]])
+    return out
 
 
 def warm_up() -> None:

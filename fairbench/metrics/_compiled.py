@@ -26,15 +26,12 @@ def threads() -> int:
 
 
 @njit(cache=True)
-def kept_codes(ki, kj, ks, subject_pos, image_group, ts, bits):  # pragma: no cover
-    """Codes ((group * (T + 1) + level) << 2 bits) | (lo << bits) | hi of the kept
-    impostor pairs of images i, j whose groups agree and whose score meets the lowest
-    threshold: level is how many of the sorted thresholds ``ts`` it meets, lo <= hi the
-    two subjects' positions (below 2**bits). One pass instead of a mask, four gathers
-    and the arithmetic in numpy; without branches (a pair is written, then kept or
-    overwritten), as whether a pair counts is unpredictable."""
+def _fill_codes(ki, kj, ks, subject_pos, image_group, ts, bits, out, idx
+                ):  # pragma: no cover - compiled
+    """The loop behind ``kept_codes``: writes codes to ``out`` (and each one's record to
+    ``idx`` where it is not empty); returns how many."""
     T = len(ts)
-    out = np.empty(len(ki), np.int64)
+    which = len(idx) > 0
     m = 0
     for k in range(len(ki)):
         s = ks[k]
@@ -45,8 +42,24 @@ def kept_codes(ki, kj, ks, subject_pos, image_group, ts, bits):  # pragma: no co
             lev += s >= ts[t]
         a, b = np.int64(subject_pos[i]), np.int64(subject_pos[j])
         out[m] = ((g * (T + 1) + lev) << (2 * bits)) | (min(a, b) << bits) | max(a, b)
+        if which:
+            idx[m] = k
         m += (s >= ts[0]) & (g == image_group[j])
-    return out[:m]
+    return m
+
+
+def kept_codes(ki, kj, ks, subject_pos, image_group, ts, bits, which=False):
+    """Codes ((group * (T + 1) + level) << 2 bits) | (lo << bits) | hi of the kept
+    impostor pairs of images i, j whose groups agree and whose score meets the lowest
+    threshold: level is how many of the sorted thresholds ``ts`` it meets, lo <= hi the
+    two subjects' positions (below 2**bits). One compiled pass instead of a mask, four
+    gathers and the arithmetic in numpy; without branches (a pair is written, then kept
+    or overwritten), as whether a pair counts is unpredictable. ``which``: also return
+    the index of each code's record."""
+    out = np.empty(len(ki), np.int64)
+    idx = np.empty(len(ki) if which else 0, np.int64)
+    m = _fill_codes(ki, kj, ks, subject_pos, image_group, ts, bits, out, idx)
+    return (out[:m], idx[:m]) if which else out[:m]
 
 
 @njit(cache=True)
@@ -66,6 +79,26 @@ def decode_runs(codes, bits):  # pragma: no cover - compiled
             a[m], b[m], bucket[m] = (x >> bits) & mask, x & mask, x >> (2 * bits)
             prev = x
         c[m] += 1
+    return a[: m + 1], b[: m + 1], bucket[: m + 1], c[: m + 1]
+
+
+@njit(cache=True)
+def decode_weighted(codes, w, bits):  # pragma: no cover - compiled
+    """``decode_runs`` with each code weighing ``w`` (the pairs its record stands for):
+    the counts are the runs' weight sums, in float64."""
+    n = len(codes)
+    a, b = np.empty(n, np.int32), np.empty(n, np.int32)
+    bucket, c = np.empty(n, np.int32), np.zeros(n, np.float64)
+    mask = (np.int64(1) << bits) - 1
+    m = -1
+    prev = np.int64(-1)
+    for k in range(n):
+        x = codes[k]
+        if x != prev:
+            m += 1
+            a[m], b[m], bucket[m] = (x >> bits) & mask, x & mask, x >> (2 * bits)
+            prev = x
+        c[m] += np.float64(w[k])
     return a[: m + 1], b[: m + 1], bucket[: m + 1], c[: m + 1]
 
 

@@ -75,14 +75,18 @@ def level_weight_sums(
 
 
 def compress_pairs(
-    a: np.ndarray, b: np.ndarray, g: np.ndarray
+    a: np.ndarray, b: np.ndarray, g: np.ndarray, w: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Merge repeated (subject a, subject b, group) triples into one with a count."""
+    """Merge repeated (subject a, subject b, group) triples into one with a count (the
+    sum of their weights ``w``, one each by default)."""
     if len(a) == 0:
         e = np.zeros(0, dtype=np.int64)
         return e, e.copy(), e.copy(), np.zeros(0)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    keys, counts = np.unique(np.stack([lo, hi, g]), axis=1, return_counts=True)
+    keys, inv, counts = np.unique(np.stack([lo, hi, g]), axis=1, return_inverse=True,
+                                  return_counts=True)
+    if w is not None:
+        counts = np.bincount(inv.ravel(), w, keys.shape[1])
     return keys[0], keys[1], keys[2], counts.astype(np.float64)
 
 
@@ -94,6 +98,7 @@ def impostor_rates(
     err_group: np.ndarray,
     n_groups: int,
     den_pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    err_w: np.ndarray | None = None,
 ) -> np.ndarray:
     """(R, G) same-group FMR per replicate, one threshold at a time.
 
@@ -102,7 +107,8 @@ def impostor_rates(
 
     ``n_img`` (n_subjects, G): images of each subject in each group; ``err_a``, ``err_b``:
     subject codes of the impostor pairs at or above the threshold, ``err_group`` their group;
-    ``den_pairs`` as in :func:`verification_replicates` (a comparison list's denominators).
+    ``den_pairs`` as in :func:`verification_replicates` (a comparison list's denominators);
+    ``err_w``: the pairs each error entry stands for (None: one).
     """
     from fairbench.metrics._compiled import pair_weight_sums
 
@@ -114,7 +120,7 @@ def impostor_rates(
         den = pair_weight_sums(np.ascontiguousarray(w), da, db, dg,
                                np.asarray(dc, np.float64), n_groups)
 
-    a, b, g, c = compress_pairs(err_a, err_b, err_group)
+    a, b, g, c = compress_pairs(err_a, err_b, err_group, err_w)
     num = pair_weight_sums(np.ascontiguousarray(w), a, b, g, c, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
@@ -154,6 +160,7 @@ def verification_replicates(
     replicates: int, rng: np.random.Generator,
     den_pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     threads: int | None = None,
+    kept_w: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(R, G) replicate FMR and FNMR per threshold, for one breakdown.
 
@@ -166,9 +173,10 @@ def verification_replicates(
     (``blocks``), so the result depends only on the seed. ``den_pairs`` (subject a,
     subject b, group, count), for a comparison list: the same-group impostor comparisons
     behind the FMR denominators, which then are sums of ``count * w_a * w_b`` instead of
-    following from image counts as in an all-pairs plan.
+    following from image counts as in an all-pairs plan. ``kept_w``: the impostor pairs
+    each kept record stands for (None: one each).
     """
-    from fairbench.metrics._compiled import decode_runs, kept_codes
+    from fairbench.metrics._compiled import decode_runs, decode_weighted, kept_codes
     from fairbench.metrics._compiled import threads as numba_threads
     from fairbench.metrics.blocks import PairSums, SubjectTable, draw_block, group_slices
 
@@ -186,9 +194,16 @@ def verification_replicates(
     if 2 * bits + int(G * (T + 1) - 1).bit_length() > 63:
         raise ValueError(f"{nsub} subjects in {G} groups at {T} thresholds: too many for "
                          "the bootstrap's 63-bit pair codes")
-    codes = np.sort(kept_codes(kept_i, kept_j, kept_s, pos[image_subject], image_group,
-                               np.sort(ts), bits))
-    num_pairs = PairSums.build(*decode_runs(codes, bits), G * (T + 1))
+    if kept_w is None:
+        codes = np.sort(kept_codes(kept_i, kept_j, kept_s, pos[image_subject], image_group,
+                                   np.sort(ts), bits))
+        num_pairs = PairSums.build(*decode_runs(codes, bits), G * (T + 1))
+    else:  # the same codes, with each record's weight carried through the sort
+        codes, which = kept_codes(kept_i, kept_j, kept_s, pos[image_subject], image_group,
+                                  np.sort(ts), bits, True)
+        o = np.argsort(codes, kind="stable")
+        num_pairs = PairSums.build(*decode_weighted(codes[o], kept_w[which[o]], bits),
+                                   G * (T + 1))
     den_list = None if den_pairs is None else PairSums.build(
         pos[den_pairs[0]], pos[den_pairs[1]], den_pairs[2], den_pairs[3], G)
     n_img_o = n_img[order]

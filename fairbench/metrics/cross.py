@@ -27,7 +27,8 @@ def cross_group(view: View, n_strata: int, counts: VerificationCounts, op: Opera
     hit = counts.kept_s >= op.similarity
     ig = view.image_group
     e = np.zeros((G, G))
-    np.add.at(e, (ig[counts.kept_i[hit]], ig[counts.kept_j[hit]]), 1.0)
+    w = counts.weights(hit)
+    np.add.at(e, (ig[counts.kept_i[hit]], ig[counts.kept_j[hit]]), 1.0 if w is None else w)
     e = e + e.T - np.diag(np.diag(e))
     a, b = (x.ravel() for x in np.meshgrid(np.arange(G), np.arange(G), indexing="ij"))
     df = pd.DataFrame({"attribute": view.name,

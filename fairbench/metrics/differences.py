@@ -75,7 +75,8 @@ def pair_errors(plan: Plan, counts: VerificationCounts, similarity: float,
                       np.bincount(plan.subject, minlength=nsub),
                       np.bincount(msub, minlength=nsub),
                       np.bincount(msub[counts.mated_s[m] < similarity], minlength=nsub),
-                      *((L.pair_a, L.pair_b, L.pair_count) if L is not None else ()))
+                      *((L.pair_a, L.pair_b, L.pair_count) if L is not None else
+                        (None, None, None)), err_w=counts.weights(hit))
 
 
 def with_p_values(df: pd.DataFrame, res: PermutationResult | None) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from fairbench.core.codes import Plan
-from fairbench.core.counts import Binning, VerificationCounts
+from fairbench.core.counts import Binning, VerificationCounts, lowest_score
 from fairbench.core.operating import OperatingPoint
 from fairbench.core.scale import to_native
 from fairbench.core.settings import Settings
@@ -38,18 +38,6 @@ from fairbench.metrics.thresholds import score_dtype, target_point
 from fairbench.metrics.verification import ViewCounts
 
 WHAT = "same-group impostor pairs"
-
-
-def edge_score(binning: Binning, b: int, dtype: type[np.floating]) -> float:
-    """The smallest ``dtype`` score the histogram puts in bin ``b`` or above, so that
-    #{s >= edge} is exactly the histogram's count of bins >= ``b`` (``b`` >= 1)."""
-    x = dtype(binning.lower_edge(b))
-    up, down = dtype(np.inf), dtype(-np.inf)
-    while binning.index(np.array([x]))[0] < b:
-        x = np.nextafter(x, up)
-    while binning.index(np.array([np.nextafter(x, down)]))[0] >= b:
-        x = np.nextafter(x, down)
-    return float(x)
 
 
 def whole_bins(counts: VerificationCounts, slots: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -95,8 +83,8 @@ def own_threshold(f: float, n: int, h: np.ndarray, kept: np.ndarray, kept_bin: n
         op = target_point("target_fmr", top, n, f, similarity, WHAT)
         hit = k + int((inside >= op.similarity).sum()) if op.supported else 0
         return Own(op, hit, "exact" if op.supported else "")
-    t = edge_score(binning, b + 1, dtype)
-    low = edge_score(binning, b, dtype) if b >= 1 else -np.inf
+    t = lowest_score(binning, b + 1, dtype)
+    low = lowest_score(binning, b, dtype)
     nat = sorted((to_native(low, similarity), to_native(t, similarity)))
     note = (f"bin resolution: the engine kept only a histogram in the bin holding this "
             f"group's threshold, so it is read at the bin's edge, where counts are exact; the "
@@ -149,7 +137,7 @@ def view_thresholds(view: View, vc: ViewCounts, counts: VerificationCounts,
     G, binning = view.n_groups, counts.binning
     ga, gb = view.slot_groups(counts.n_strata)
     sel = np.flatnonzero(vc.k_same)
-    kept_g, kept_s = vc.kg_a[sel], counts.kept_s[sel]
+    kept_g, kept_s, kept_w = vc.kg_a[sel], counts.kept_s[sel], counts.weights(sel)
     kept_b = binning.index(kept_s)
     dtype = score_dtype(counts.kept_s)
     groups = []
@@ -189,8 +177,9 @@ def view_thresholds(view: View, vc: ViewCounts, counts: VerificationCounts,
         g_ok = np.full(G, glob)
         cols["global_threshold_native"] = gp.native if glob else np.nan
         cols["global_threshold_similarity"] = t
-        cols |= _rates("global", "fmr", np.bincount(kept_g[hit], minlength=G),
-                       vc.n_nonmated, g_ok, s)
+        cols |= _rates("global", "fmr", np.bincount(
+            kept_g[hit], None if kept_w is None else kept_w[hit], G).astype(np.int64),
+            vc.n_nonmated, g_ok, s)
         cols |= _rates("global", "fnmr", _misses(view, vc, counts, np.full(G, t)),
                        vc.n_mated, g_ok, s)
         cols["fnmr_change"] = cols["group_fnmr"] - cols["global_fnmr"]

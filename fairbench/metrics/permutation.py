@@ -40,7 +40,8 @@ class PairErrors:
     ``err_a, err_b``: the two people of each impostor comparison at or above the threshold
     (any groups); ``den_a, den_b, den_n``: impostor comparisons per pair of people (None in
     an all-pairs design, where they follow from ``n_img``); ``mated_pairs, mated_errors``:
-    each person's mated comparisons and false non-matches.
+    each person's mated comparisons and false non-matches; ``err_w``: the comparisons
+    each (a, b) entry stands for (None: one each; ``verification.tail: people``).
     """
 
     err_a: np.ndarray
@@ -51,6 +52,12 @@ class PairErrors:
     den_a: np.ndarray | None = None
     den_b: np.ndarray | None = None
     den_n: np.ndarray | None = None
+    err_w: np.ndarray | None = None
+
+    @property
+    def n_errors(self) -> int:
+        """Impostor comparisons at or above the threshold."""
+        return len(self.err_a) if self.err_w is None else int(self.err_w.sum(dtype=np.int64))
 
 
 def rates(labels: np.ndarray, pe: PairErrors, G: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +84,7 @@ def rates(labels: np.ndarray, pe: PairErrors, G: int) -> tuple[np.ndarray, np.nd
         return np.bincount(idx, weights=wt, minlength=P * G).reshape(P, G)
 
     people = np.arange(L.shape[1])
-    fm_err = count(pe.err_a, pe.err_b, None)
+    fm_err = count(pe.err_a, pe.err_b, pe.err_w)
     if pe.den_a is None:
         n = pe.n_img.astype(np.float64)
         s1, s2 = count(people, None, n), count(people, None, n * n)

@@ -40,12 +40,17 @@ def fmr_interval(plan: Plan, counts: VerificationCounts, n_img: np.ndarray,
     ua, ug, index = _units(n_img)
     sa, sb = plan.subject[counts.kept_i[hit]], plan.subject[counts.kept_j[hit]]
     g = kept_group[hit]
-    k_sub = (np.bincount(index[sa, g], minlength=len(ua))
-             + np.bincount(index[sb, g], minlength=len(ua))).astype(np.float64)
+    w = counts.weights(hit)
+    k_sub = (np.bincount(index[sa, g], w, len(ua))
+             + np.bincount(index[sb, g], w, len(ua))).astype(np.float64)
     lo_s, hi_s = np.minimum(sa, sb), np.maximum(sa, sb)
     nsub = plan.n_subjects
     key = (lo_s * nsub + hi_s) * G + g
-    pairs, k_ab = np.unique(key, return_counts=True)
+    if w is None:
+        pairs, k_ab = np.unique(key, return_counts=True)
+    else:  # records stand for several comparisons each
+        pairs, inv = np.unique(key, return_inverse=True)
+        k_ab = np.bincount(inv.ravel(), w, len(pairs))
     pg = pairs % G
     pa, pb = (pairs // G) // nsub, (pairs // G) % nsub
     with np.errstate(invalid="ignore", divide="ignore"):

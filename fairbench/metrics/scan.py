@@ -116,7 +116,7 @@ def subgroup_counts(codes: np.ndarray, sg: Subgroups, pe: PairErrors
         return np.bincount(off, weights=np.broadcast_to(w, codes.shape).ravel(),
                            minlength=P * K).reshape(P, K)
 
-    both = np.einsum("pij,is,js->ps", _pair_counts(codes, pe.err_a, pe.err_b, None, K), M, M)
+    both = np.einsum("pij,is,js->ps", _pair_counts(codes, pe.err_a, pe.err_b, pe.err_w, K), M, M)
     if pe.den_a is None:
         n = pe.n_img.astype(np.float64)
         s1, s2 = per_code(n) @ M, per_code(n * n) @ M
@@ -206,7 +206,7 @@ def scan_table(plan: Plan, counts: VerificationCounts, points: Sequence[Operatin
     rows = []
     for op in usable:
         pe = pair_errors(plan, counts, op.similarity)
-        overall = {"fmr": (len(pe.err_a), int(counts.n_nonmated.sum())),
+        overall = {"fmr": (pe.n_errors, int(counts.n_nonmated.sum())),
                    "fnmr": (int(pe.mated_errors.sum()), int(pe.mated_pairs.sum()))}
         for r in scan(sg, pe, overall, rel):
             lo, hi = clopper_pearson(np.array([r.errors, r.overall_errors]),

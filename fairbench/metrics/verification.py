@@ -162,7 +162,7 @@ def view_replicates(vc: ViewCounts, view: View, plan: Plan, counts: Verification
         vc.subject_group, vc.n_img, plan.subject[plan.mated_i[m]], view.mated_group[m],
         counts.mated_s[m], plan.subject, view.image_group, counts.kept_i, counts.kept_j,
         counts.kept_s, np.array([p.similarity for p in points]), s.replicates,
-        view_rng(s.seed, view.name), den_pairs=vc.den_pairs)
+        view_rng(s.seed, view.name), den_pairs=vc.den_pairs, kept_w=counts.kept_w)
 
 
 def _reference(view: View, vc: ViewCounts, counts: VerificationCounts,
@@ -172,7 +172,8 @@ def _reference(view: View, vc: ViewCounts, counts: VerificationCounts,
     loosest = min(points, key=lambda p: p.similarity) if points else None  # type: ignore
     if loosest is not None:
         hit = (counts.kept_s >= loosest.similarity) & vc.k_same
-        fmr = rate(np.bincount(vc.kg_a[hit], minlength=view.n_groups), vc.n_nonmated)
+        fmr = rate(np.bincount(vc.kg_a[hit], counts.weights(hit), view.n_groups),
+                   vc.n_nonmated)
     else:
         fmr = np.zeros(view.n_groups)
     return choose_reference(view, s.reference_group.get(view.name), vc.n_subjects,
@@ -186,7 +187,7 @@ def _rows(view: View, vc: ViewCounts, plan: Plan, counts: VerificationCounts,
     """The per-group rows at one operating point, and the FMR and FNMR point estimates."""
     G = view.n_groups
     hit = (counts.kept_s >= op.similarity) & vc.k_same
-    fm_err = np.bincount(vc.kg_a[hit], minlength=G)
+    fm_err = np.bincount(vc.kg_a[hit], counts.weights(hit), G).astype(np.int64)
     miss = vc.in_group & (counts.mated_s < op.similarity)
     fnm_err = np.bincount(view.mated_group[miss], minlength=G)
     fnm_err_iso = np.bincount(view.mated_group[miss & vc.completed], minlength=G)

@@ -133,7 +133,7 @@ def compared_verification(inp: Inputs, progress: bool = True) -> RunParts:
     k, total = len(si), int(pop.sum())
     comparisons = {"mated": plan.n_mated, "nonmated": k, "nonmated_population": total,
                    "failed": sum(why.values()), "sample_seed": vc.impostor_sample.seed,
-                   "kept_impostor_pairs": len(counts.kept_s)}
+                   **counts.tail_summary()}
     notes = [f"FMR estimated from a stratified random sample of {k:,} of {total:,} impostor "
              f"pairs (proportional allocation by attribute combination, seed "
              f"{vc.impostor_sample.seed}); its intervals are those of the sample",

@@ -92,7 +92,7 @@ def pair_verification(inp: Inputs, progress: bool = True) -> RunParts:
     out = tables.named()
     comparisons = {"listed": fp.n_rows, "mated": plan.n_mated,
                    "nonmated": counts.n_nonmated_total,
-                   "kept_impostor_pairs": len(counts.kept_s)}
+                   **counts.tail_summary()}
     notes = [f"comparisons: the dataset's own pair list ({ds.pairs.source})", *notes]
     record = base_record(inp, "verification", "", comparisons, points, tables.by_group,
                          {k: v for k, v in out.items() if k not in ("fmr_cross_group",

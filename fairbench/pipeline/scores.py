@@ -104,7 +104,7 @@ def scored_verification(inp: Inputs, progress: bool = True) -> RunParts:
     comparisons = {"listed": fp.n_rows, "mated": plan.n_mated,
                    "nonmated": counts.n_nonmated_total, "failed_mated": m_failed,
                    "failed_nonmated": int(fp.nonmated_failed.sum()),
-                   "kept_impostor_pairs": len(counts.kept_s), "samples": n}
+                   **counts.tail_summary(), "samples": n}
     notes = [f"comparisons read from {matcher.p.format} file(s) {source}: acquisition and "
              "liveness were not measured by this run"]
     if fp.repeated:

@@ -30,6 +30,13 @@ def write_config(config: dict, path: Path) -> None:
     atomic_text(path, yaml.safe_dump(config, sort_keys=False))
 
 
+PEOPLE_NOTE = (
+    "verification.tail: people: impostor pairs off the bins that hold the run's thresholds "
+    "were kept as counts per pair of people and stratum, so every table at the run's "
+    "operating points is exact, while a per-group threshold off those bins is read at bin "
+    "resolution (thresholds_per_group.csv says which)")
+
+
 def verification(inp: Inputs, progress: bool = True) -> RunParts:
     """Count every pair, read every group at every operating point, write nothing."""
     config, ds, tpl = inp.config, inp.dataset, inp.templates
@@ -47,7 +54,7 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
     counts, failed = count_verification(tpl.embeddings, inp.similarity, plan, fixed,
                                         vc.target_fmr, vc.histogram_bins, vc.block_size,
                                         vc.storage, executor=inp.executor, device=vc.device,
-                                        precision=vc.precision)
+                                        precision=vc.precision, tail=vc.tail)
     inp.timings["scoring"] = time.perf_counter() - t
     t = time.perf_counter()
     s = config.settings()
@@ -78,15 +85,16 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
         outcomes = cap.outcomes[[c for c in OUTCOME_COLUMNS if c in cap.outcomes]]
         files["capture_outcomes.csv"] = partial(write_csv, outcomes)
         notes = cnotes(cap)
+    if counts.kept_exact is not None:
+        notes.append(PEOPLE_NOTE)
     record = base_record(
         inp, "verification", "",
-        {"mated": plan.n_mated, "nonmated": plan.n_nonmated,
-         "kept_impostor_pairs": len(counts.kept_s)},
+        {"mated": plan.n_mated, "nonmated": plan.n_nonmated, **counts.tail_summary()},
         points, tables.by_group,
         {k: v for k, v in out.items() if k not in ("fmr_cross_group", "failure_to_acquire")},
         notes)
-    record["provenance"]["kernels"] = {"verification": kernel_record(
-        "verification", vc.device, vc.precision)}
+    record["provenance"]["kernels"] = {"verification": {**kernel_record(
+        "verification", vc.device, vc.precision), "tail": counts.tail}}
     if config.capture is not None:
         record["capture"]["stage"] = cap.summary
     codes = StoredCodes(plan, tpl.acquired, failed, ds.manifest.frame["image_id"].tolist())

@@ -99,13 +99,18 @@ def _rates(view: View, plan: Plan, counts: VerificationCounts, thr: float, w: np
            n_img: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per rate: (errors per group, comparisons per group, (R, G) replicate rates)."""
     ig, G, nsub = view.image_group, view.n_groups, plan.n_subjects
+    if counts.kept_exact is not None and not counts.exact_at(thr):
+        raise CompareError("a threshold lies where the run kept counts per pair of people "
+                           "only (verification.tail: people), so its rates there are not "
+                           "exact", [f"threshold {thr:.6g} (similarity)"])
     vc = ViewCounts(view, plan, counts, None, np.zeros(plan.n_images, dtype=bool))
     ga, gb = ig[counts.kept_i], ig[counts.kept_j]
     sel = (counts.kept_s >= thr) & (ga == gb)
-    fm_err = np.bincount(ga[sel], minlength=G)
+    fm_err = np.bincount(ga[sel], counts.weights(sel), G).astype(np.int64)
     a = vc.n_nonmated  # same-group impostor comparisons: all pairs, or the listed ones
     reps_fm = impostor_rates(w, n_img, plan.subject[counts.kept_i[sel]],
-                             plan.subject[counts.kept_j[sel]], ga[sel], G, vc.den_pairs)
+                             plan.subject[counts.kept_j[sel]], ga[sel], G, vc.den_pairs,
+                             counts.weights(sel))
     mg = view.mated_group
     same = mg >= 0
     miss = same & (counts.mated_s < thr)

@@ -81,6 +81,11 @@ def _consistent(path: Path, codes: StoredCodes, counts: VerificationCounts | Non
             problems.append(f"{len(counts.mated_s)} genuine scores for {plan.n_mated} mated pairs")
         if not (len(counts.kept_i) == len(counts.kept_j) == len(counts.kept_s)):
             problems.append("kept_i, kept_j and kept_s differ in length")
+        if counts.kept_w is not None and len(counts.kept_w) != len(counts.kept_s):
+            problems.append("kept_w and kept_s differ in length")
+        if counts.kept_exact is not None and len(counts.kept_exact) != counts.binning.bins:
+            problems.append(f"kept_exact has {len(counts.kept_exact)} entries for "
+                            f"{counts.binning.bins} bins")
         for name, a in (("kept_i", counts.kept_i), ("kept_j", counts.kept_j)):
             if len(a) and (a.min() < 0 or a.max() >= n):
                 problems.append(f"{name} holds image indices outside 0..{n - 1}")
@@ -136,6 +141,10 @@ def save_counts(path: Path, codes: StoredCodes, counts: VerificationCounts) -> N
         extra["listed:n_rows"] = np.array(counts.listed.n_rows)
         if counts.listed.population is not None:
             extra["listed:population"] = counts.listed.population
+    if counts.kept_w is not None:  # verification.tail: people
+        extra["kept_w"] = counts.kept_w
+    if counts.kept_exact is not None:
+        extra["kept_exact"] = counts.kept_exact
     save_npz(path, **_plan_arrays(codes.plan, codes.acquired, codes.failed, codes.image_ids),
              mated_s=counts.mated_s, hist=counts.hist, n_nonmated=counts.n_nonmated,
              binning=np.array([b.lo, b.hi, b.bins], dtype=np.float64),
@@ -164,7 +173,9 @@ def load_counts(path: Path) -> tuple[StoredCodes, VerificationCounts]:
             counts = VerificationCounts(
                 len(plan.strata), Binning(float(lo), float(hi), int(bins)), z["hist"],
                 z["n_nonmated"], mated_s, z["kept_i"], z["kept_j"], z["kept_s"],
-                int(z["kept_floor_bin"]), listed)
+                int(z["kept_floor_bin"]), listed,
+                np.asarray(z["kept_w"], np.uint32) if "kept_w" in z.files else None,
+                np.asarray(z["kept_exact"], bool) if "kept_exact" in z.files else None)
         except KeyError as exc:
             raise FairbenchError(f"{path}: lacks array {exc}") from None
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:

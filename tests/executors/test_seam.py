@@ -183,6 +183,36 @@ def test_row_bands_through_an_executor_give_the_local_counts(inline, monkeypatch
         assert key(whole) == key(parts)
 
 
+def test_people_tail_bands_merge_to_the_local_records(inline):
+    """verification.tail: people as row bands: a pair of (person, stratum) met in several
+    bands becomes one record again, so the records equal the local pass's, weights too."""
+    import pandas as pd
+
+    from fairbench.engine.allpairs import count_verification
+    from fairbench.kernels.stream import row_bands
+    from fairbench.plan import make_plan
+
+    rng = np.random.default_rng(3)
+    n = 360
+    frame = pd.DataFrame({"subject_id": (np.arange(n) // 6).astype(str),  # 6 images a person
+                          "image_id": np.arange(n).astype(str), "g": rng.integers(0, 2, n)})
+    plan = make_plan(frame, ["g"], {})
+    emb = rng.integers(-2, 3, (n, 6)).astype(np.float32)
+    emb[7] = np.nan
+    rec = lambda c: sorted(zip(c.kept_i.tolist(), c.kept_j.tolist(), c.kept_s.tolist(),  # noqa: E731
+                               c.kept_w.tolist()))
+    for kind in ("cosine", "euclidean"):
+        whole, fa = count_verification(emb, kind, plan, [], [0.05, 0.01], 128, 32, threads=2,
+                                       tail="people")
+        before = inline.calls
+        parts, fb = count_verification(emb, kind, plan, [], [0.05, 0.01], 128, 32,
+                                       executor=inline, tail="people")
+        assert inline.calls - before == 2 * len(row_bands(n, 32, 6))  # counting, then keeping
+        assert np.array_equal(whole.hist, parts.hist) and np.array_equal(fa, fb)
+        assert np.array_equal(whole.kept_exact, parts.kept_exact)
+        assert (whole.kept_w > 1).any() and rec(whole) == rec(parts)
+
+
 @pytest.mark.parametrize("kind", ["cosine", "euclidean"])
 def test_gallery_shards_merge_to_the_local_top_k_ties_included(monkeypatch, kind):
     """Integer templates tie everywhere: the merged lists equal the local kernel's bit for
