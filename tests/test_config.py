@@ -67,6 +67,16 @@ def test_target_fmrs_must_be_rates():
         load_config_dict({"dataset": {"name": "x"}, "verification": {"target_fmr": [2]}})
 
 
+def test_the_tail_mode_is_checked_and_named():
+    base = {"dataset": {"name": "x"}}
+    assert load_config_dict(base).verification.tail == "auto"
+    with pytest.raises(ConfigError, match="verification.tail: Input should be 'pairs', "
+                                          "'people' or 'auto'"):
+        load_config_dict({**base, "verification": {"tail": "subjects"}})
+    with pytest.raises(ConfigError, match="tail: people runs on the CPU kernel"):
+        load_config_dict({**base, "verification": {"tail": "people", "device": "cuda"}})
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
     load_config(path)

@@ -145,8 +145,10 @@ def run_bench(
     out["kernel_cmp_per_s"] = round(pairs / kernel_s)
     out["ratio_to_gemm"] = round(gemm_s / kernel_s, 3)
     out["kernel_extra_mb"] = round(extra, 1)
-    out["kept_impostor_pairs"] = int(len(counts.kept_s))
-    out["kept_pairs_mb"] = round(counts.kept_s.nbytes * 3 / 2**20, 1)
+    out["tail"] = counts.tail  # auto: people (two passes) only where pairs would not fit
+    out["kept_impostor_pairs"] = counts.count()
+    out["kept_pairs_mb"] = round(len(counts.kept_s) * (12 if counts.kept_w is None else 16)
+                                 / 2**20, 1)
 
     ths = verification_points(counts, targets, [], "cosine")
     ok = plan.subject >= 0
@@ -188,8 +190,8 @@ def run_bench(
         for t in ths:
             if t.similarity is None:
                 continue
-            a = int((counts.kept_s >= t.similarity).sum())
-            b = int((c16.kept_s >= t.similarity).sum())
+            a = counts.count(counts.kept_s >= t.similarity)
+            b = c16.count(c16.kept_s >= t.similarity)
             diffs.append({"target_fmr": t.target, "float32_errors": a, "float16_errors": b})
         out["float16_vs_float32"] = diffs
         out["float16_max_genuine_diff"] = float(np.max(np.abs(c16.mated_s - counts.mated_s)))

@@ -6,7 +6,8 @@ pair at or above the loosest threshold's bin) and ``people`` (exact scores only 
 that hold the thresholds, every other tail pair counted per pair of people and level,
 16 bytes a record), and reports for each the records, their bytes, the extra peak
 memory and the time, their ratios, and whether every threshold and every group's count
-agree (they must, bit for bit).
+agree (they must, bit for bit). Where pairs would pass ``max_kept``, that mode's entry is
+its refusal.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fairbench.core.cpus import cores
 from fairbench.core.settings import Settings
 from fairbench.data.simulate import simulate
 from fairbench.engine.allpairs import count_verification
+from fairbench.errors import FairbenchError
 from fairbench.kernels.stream import warm_up
 from fairbench.metrics.thresholds import verification_points
 from fairbench.metrics.verification import verification_tables
@@ -61,8 +63,12 @@ def run_tail_bench(
         base = _rss_mb()
         _reset_peak()
         t0 = time.perf_counter()
-        counts, failed = count_verification(emb, "cosine", plan, [], list(targets),
-                                            threads=threads, tail=tail)
+        try:
+            counts, failed = count_verification(emb, "cosine", plan, [], list(targets),
+                                                threads=threads, tail=tail)
+        except FairbenchError as exc:  # pairs past max_kept: the reason is the figure
+            out[tail] = {"refused": str(exc)}
+            continue
         seconds = time.perf_counter() - t0
         per = 16 if counts.kept_w is not None else 12
         runs[tail] = counts
@@ -71,7 +77,7 @@ def run_tail_bench(
                      "extra_peak_mb": round(_peak_mb() - base, 1),
                      "pairs_at_or_above_floor": counts.count()}
         del counts
-    cp, cq = runs["pairs"], runs["people"]
+    cq = runs["people"]
     assert cq.kept_exact is not None and cq.kept_w is not None
     exact = cq.kept_exact[cq.binning.index(cq.kept_s)]
     a, b = plan.subject[cq.kept_i[~exact]], plan.subject[cq.kept_j[~exact]]
@@ -83,6 +89,9 @@ def run_tail_bench(
         "exact_bins": int(cq.kept_exact[cq.kept_floor_bin:].sum()),
         "levels": _levels(cq.kept_exact[cq.kept_floor_bin:]),
     }
+    if "pairs" not in runs:
+        return out
+    cp = runs["pairs"]
     out["records_ratio"] = round(out["people"]["records"] / max(1, out["pairs"]["records"]), 4)
     out["memory_ratio"] = round(out["people"]["records_mb"] / max(1e-9,
                                                                  out["pairs"]["records_mb"]), 4)

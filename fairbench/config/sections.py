@@ -214,6 +214,9 @@ class VerificationConfig(_Strict):
             raise ValueError("give at least one operating point: verification.target_fmr or "
                              "verification.fixed_thresholds")
         _device_precision("verification", self.device, self.precision)
+        if self.tail == "people" and self.device != "cpu":
+            raise ValueError("verification.tail: people runs on the CPU kernel (the GPU "
+                             "kernel keeps pairs); use device: cpu, or tail: pairs or auto")
         return self
 
 

@@ -39,6 +39,7 @@ from fairbench.kernels.stream import (
     PeopleKeys,
     StreamInput,
     StreamResult,
+    decode_people,
     merge_results,
     prepare_stream,
     row_bands,
@@ -107,6 +108,8 @@ def count_verification(
     imp = _sample_impostors(inp, plan) if target_fmr or tail != "people" else None
     floor_bin = _estimated_floor(inp, plan, binning, fixed_thresholds, target_fmr, imp)
     guess = _estimated_kept(imp, binning, floor_bin, plan.n_images)
+    if tail == "auto" and device != "cpu":  # the device kernel keeps pairs only
+        tail, auto = "pairs", False
     if tail == "auto":  # pairs, unless the sample says they would not fit
         tail = "people" if guess > max_kept else "pairs"
     elif tail == "pairs" and guess > max_kept:
@@ -168,6 +171,10 @@ def count_verification(
     res.kept_i = res.kept_j = None  # type: ignore[assignment]  # free before the swap
     swap = ki > kj
     ki[swap], kj[swap] = kj[swap], ki[swap]
+    ks, kw, exact_mask = res.kept_s, None, None
+    if people_tail is not None:
+        ki, kj, ks, kw = _with_people(ki, kj, ks, res, o, people_tail)
+        exact_mask = people_tail.exact
     per_row = inp.mate_end - np.arange(inp.n) - 1
     rows = np.repeat(np.arange(inp.n), per_row)
     cols = rows + 1 + np.arange(len(rows)) - np.repeat(inp.gen_off, per_row)
@@ -176,10 +183,6 @@ def count_verification(
     srt = np.lexsort((gj, gi))
     if not (np.array_equal(gi[srt], plan.mated_i) and np.array_equal(gj[srt], plan.mated_j)):
         raise RuntimeError("kernel's genuine pairs differ from the plan's mated pairs")
-    ks, kw, exact_mask = res.kept_s, None, None
-    if people_tail is not None:
-        ki, kj, ks, kw = _with_people(ki, kj, ks, res, o, people_tail)
-        exact_mask = people_tail.exact
     counts = VerificationCounts(S, binning, res.hist, res.hist.sum(axis=1), res.genuine[srt],
                                 ki, kj, ks, floor_bin, kept_w=kw, kept_exact=exact_mask)
     return counts, inp.failed_orig.copy()
@@ -201,27 +204,23 @@ def _representatives(inp: StreamInput, plan: Plan) -> np.ndarray:
 
 def _with_people(ki: np.ndarray, kj: np.ndarray, ks: np.ndarray, res: StreamResult,
                  o: np.ndarray, tail: PeopleTail) -> tuple[np.ndarray, ...]:
-    """The exact records (weight 1) followed by one record per aggregated key: both
-    representatives as original indices (i < j), the level's score and its count, split
-    into records of at most 2**32 - 1 pairs."""
-    n, L = len(o), max(1, len(tail.level_score))
+    """The exact records (weight 1) followed by one record per merged key
+    (:func:`~fairbench.kernels.stream.decode_people`), written once into the final arrays;
+    the keys are freed from ``res`` on the way."""
     key, cnt = res.agg_key, res.agg_count
     assert key is not None and cnt is not None
-    top = np.iinfo(np.uint32).max
-    if len(cnt) and cnt.max() > top:  # split: each record's weight fits uint32
-        parts = -(-cnt // top)
-        key = np.repeat(key, parts)
-        last = np.cumsum(parts) - 1
-        c = np.full(len(key), top, dtype=np.int64)
-        c[last] = cnt - (parts - 1) * top
-        cnt = c
-    ai, aj = o[(key // L) // n], o[(key // L) % n]
-    ai, aj = np.minimum(ai, aj), np.maximum(ai, aj)
-    lv = key % L
-    return (np.concatenate([ki, ai]).astype(np.int32),
-            np.concatenate([kj, aj]).astype(np.int32),
-            np.concatenate([ks, tail.level_score[lv]]).astype(np.float32),
-            np.concatenate([np.ones(len(ki), np.uint32), cnt.astype(np.uint32)]))
+    res.agg_key = res.agg_count = None
+    top = np.int64(np.iinfo(np.uint32).max)
+    n_agg = len(key) + (int(((cnt - 1) // top).sum()) if len(cnt) else 0)
+    K = len(ki) + n_agg
+    out_i, out_j = np.empty(K, np.int32), np.empty(K, np.int32)
+    out_s, out_w = np.empty(K, np.float32), np.empty(K, np.uint32)
+    out_i[: len(ki)], out_j[: len(ki)], out_s[: len(ki)] = ki, kj, ks
+    out_w[: len(ki)] = 1
+    end = decode_people(key, cnt, len(o), max(1, len(tail.level_score)), o,
+                        tail.level_score, out_i, out_j, out_s, out_w, len(ki))
+    assert end == K
+    return out_i, out_j, out_s, out_w
 
 
 def _merge_as_done(executor: Executor, bands: list[tuple[int, int]], floor: int,

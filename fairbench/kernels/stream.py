@@ -270,16 +270,77 @@ def keep_people(B, cmax, S, r0, c0, diag, mate_end, failed, sq, euclid, floor_bi
     return nk, na
 
 
-def merge_keys(keys: list[np.ndarray], counts: list[np.ndarray]) -> tuple[np.ndarray,
-                                                                          np.ndarray]:
-    """Equal keys merged, their counts summed (exact integers): sorted unique keys and
-    int64 counts."""
-    if not keys:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    k = np.concatenate(keys)
-    c = np.concatenate(counts)
-    u, inv = np.unique(k, return_inverse=True)
-    return u, np.bincount(inv.ravel(), weights=c, minlength=len(u)).astype(np.int64)
+@njit(nogil=True, cache=True)
+def _merge_walk(ka, ca, kb, cb, ko, co):  # pragma: no cover - compiled
+    """One walk over two sorted key arrays (repeats allowed; ``cb`` empty: one each):
+    writes the unique keys and summed counts to ``ko``/``co`` unless they are empty, and
+    returns how many unique keys there are."""
+    unit = len(cb) == 0
+    fill = len(ko) > 0
+    i = j = 0
+    m = 0
+    last = np.int64(0)
+    while i < len(ka) or j < len(kb):
+        if j >= len(kb) or (i < len(ka) and ka[i] <= kb[j]):
+            x, c = ka[i], ca[i]
+            i += 1
+        else:
+            x = kb[j]
+            c = np.int64(1) if unit else cb[j]
+            j += 1
+        if m == 0 or x != last:
+            if fill:
+                ko[m] = x
+                co[m] = 0
+            m += 1
+            last = x
+        if fill:
+            co[m - 1] += c
+    return m
+
+
+def merge_keys(parts: list[tuple[np.ndarray, np.ndarray | None]]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, counts) parts, each sorted, or unsorted with ``None`` counts (then sorted
+    here, in place: one pair each), merged into sorted unique keys with their int64 counts
+    (exact sums). Empties ``parts`` as it goes, so each part is freed once merged."""
+    k, c = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    none = np.zeros(0, np.int64)
+    while parts:
+        kb, cb = parts.pop(0)
+        if cb is None:
+            kb.sort()
+        cb = none if cb is None else cb
+        m = _merge_walk(k, c, kb, cb, none, none)  # counted first: allocated once
+        ko, co = np.empty(m, np.int64), np.empty(m, np.int64)
+        if m:
+            _merge_walk(k, c, kb, cb, ko, co)
+        k, c, kb, cb = ko, co, none, none
+    return k, c
+
+
+@njit(nogil=True, cache=True)
+def decode_people(key, cnt, n, n_levels, order, level_score, ki, kj, ks, kw, at
+                  ):  # pragma: no cover - compiled
+    """Records from merged keys (see :func:`keep_people`), written from ``at`` on: both
+    representatives as original indices (``order``), lower first, the level's score, the
+    count (split into records of at most 2**32 - 1 pairs). Returns the end."""
+    top = np.int64(4294967295)
+    m = at
+    for k in range(len(key)):
+        x = key[k]
+        lv = x % n_levels
+        pq = x // n_levels
+        a, b = order[pq // n], order[pq % n]
+        if a > b:
+            a, b = b, a
+        c = cnt[k]
+        while c > 0:
+            w = c if c < top else top
+            ki[m], kj[m], ks[m], kw[m] = a, b, level_score[lv], w
+            m += 1
+            c -= w
+    return m
 
 
 @dataclass
@@ -289,7 +350,7 @@ class PeopleKeys:
     level: np.ndarray  # (bins,) int32: a bin's level, -1 for exact bins (and below the floor)
     rep: np.ndarray  # (N,) int32: per visiting position, its person-and-stratum's first one
     n_levels: int
-    pending: int = 1 << 22  # keys a thread holds before merging them (8 bytes each)
+    pending: int = 1 << 20  # keys a thread holds at least before merging (8 bytes each)
 
 
 @dataclass
@@ -359,8 +420,11 @@ def merge_results(parts: list[StreamResult], n_genuine: int,
                                                                      "kept_s")]
     out = StreamResult(hist, gen, *kept, sum(p.tiles for p in parts))
     if parts and parts[0].agg_key is not None:
-        out.agg_key, out.agg_count = merge_keys([p.agg_key for p in parts],  # type: ignore
-                                                [p.agg_count for p in parts])  # type: ignore
+        aggs = []
+        for p in parts:  # each band's part is freed once it is in the sum
+            aggs.append((p.agg_key, p.agg_count))
+            p.agg_key = p.agg_count = None
+        out.agg_key, out.agg_count = merge_keys(aggs)  # type: ignore[arg-type]
     return out
 
 
@@ -465,16 +529,18 @@ def stream(
                     if na:
                         pending.append(keys[:na].copy())
                         n_pending += na
-                    if n_pending > people.pending:  # merged now: memory stays per key
-                        merged = merge_keys([merged[0], *pending], [
-                            merged[1], *(np.ones(len(p), np.int64) for p in pending)])
+                    # merged once the new keys pass a quarter of the merged ones (and a
+                    # floor): memory stays per key, and the merges' work is linear
+                    if n_pending > max(people.pending, len(merged[0]) // 4):
+                        merged = merge_keys([merged, (np.concatenate(pending), None)])
                         pending, n_pending = [], 0
                 if nk:
                     kept.append((ki[:nk].copy(), kj[:nk].copy(), ks[:nk].copy()))
         agg = None
         if people is not None:
-            agg = merge_keys([merged[0], *pending],
-                             [merged[1], *(np.ones(len(p), np.int64) for p in pending)])
+            agg = merge_keys([merged, *([(np.concatenate(pending), None)] if pending
+                                        else [])])
+            merged, pending = (np.zeros(0, np.int64),) * 2, []
         with lock:
             results.append((hist, kept, agg))
 
@@ -490,9 +556,10 @@ def stream(
     )
     out = StreamResult(hist.reshape(n_slots, nbins), gen_all, ki_all, kj_all, ks_all,
                        len(todo), g0)
-    if people is not None:
-        out.agg_key, out.agg_count = merge_keys([r[2][0] for r in results if r[2]],
-                                                [r[2][1] for r in results if r[2]])
+    if people is not None:  # each thread's part is freed once it is in the sum
+        aggs = [r[2] for r in results if r[2] is not None]
+        results.clear()
+        out.agg_key, out.agg_count = merge_keys(aggs)  # type: ignore[arg-type]
     return out
 
 

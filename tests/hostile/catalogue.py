@@ -777,6 +777,17 @@ def _(study):
     return ["report", str(d)]
 
 
+@case("report-weights-short", "stored runs", "counts.npz whose kept_w (verification.tail: "
+      "people) is shorter than its kept records", "exit 2", says=("kept_w and kept_s differ",),
+      no_output=False)
+def _(study):
+    d = stored(study)
+    z = dict(np.load(d / "counts.npz"))
+    z["kept_w"] = np.ones(max(0, len(z["kept_s"]) - 1), np.uint32)
+    np.savez(d / "counts.npz", **z)
+    return ["report", str(d)]
+
+
 @case("report-unknown-attribute", "stored runs", "run.json naming an attribute the arrays lack",
       "exit 2", says=("do not belong together",), no_output=False)
 def _(study):
