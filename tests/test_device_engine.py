@@ -106,4 +106,5 @@ def test_run_json_records_the_kernel_that_ran(tmp_path):
                                                  "permutations": 0}},
                         tmp_path / "a", progress=False)
     rec = run.record["provenance"]["kernels"]["verification"]
-    assert rec == {"device": "cpu", "precision": "float32", "kernel": "fairbench.kernels.stream"}
+    assert rec == {"device": "cpu", "precision": "float32", "kernel": "fairbench.kernels.stream",
+                   "tail": "pairs"}  # auto: these pairs fit
