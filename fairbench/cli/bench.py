@@ -10,6 +10,14 @@ import typer
 from fairbench.cli.app import bench_app, command
 
 
+def _rates(v: list[float] | None) -> list[float] | None:
+    """--target-fmr values: rates strictly between 0 and 1 (usage error otherwise)."""
+    for x in v or []:
+        if not 0 < x < 1:
+            raise typer.BadParameter(f"{x} is not a rate strictly between 0 and 1")
+    return v
+
+
 @command(bench_app, "allpairs")
 def bench_allpairs_cli(
     n: Annotated[int, typer.Option("--n", min=4, help="Templates (simulated, 2 per person).")
@@ -20,7 +28,8 @@ def bench_allpairs_cli(
                        ] = 10_000,
     replicates: Annotated[int, typer.Option(min=0, help="Bootstrap replicates.")] = 1000,
     target_fmr: Annotated[list[float] | None, typer.Option(
-        "--target-fmr", help="Operating points (default 1e-3 and 1e-4).")] = None,
+        "--target-fmr", help="Operating points (default 1e-3 and 1e-4).", callback=_rates)
+    ] = None,
     block: Annotated[int, typer.Option(min=16, help="Tile size.")] = 1024,
     threads: Annotated[int | None, typer.Option(min=1, help="Worker threads (default: cores).")
                        ] = None,
@@ -43,7 +52,8 @@ def bench_tail_cli(
     dim: Annotated[int, typer.Option("--dim", min=1, help="Embedding size.")] = 128,
     groups: Annotated[int, typer.Option("--groups", min=1, help="Demographic groups.")] = 12,
     target_fmr: Annotated[list[float] | None, typer.Option(
-        "--target-fmr", help="Operating points (default 1e-3 and 1e-4).")] = None,
+        "--target-fmr", help="Operating points (default 1e-3 and 1e-4).", callback=_rates)
+    ] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="Worker threads (default: cores).")
                        ] = None,
 ) -> None:
