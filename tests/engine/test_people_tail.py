@@ -225,6 +225,15 @@ def test_a_run_with_tail_people_gives_the_default_run_s_tables(tmp_path):
     _, stored = load_counts(b.run_dir / "counts.npz")
     assert stored.kept_w is not None and stored.count() == b.record["comparisons"][
         "kept_impostor_pairs"]
+    # the report rebuilds every table from counts.npz, weights and all
+    from fairbench.report.rebuild import build_report
+
+    tables = b.run_dir / "tables"
+    before = {p.name: p.read_text() for p in tables.iterdir()}
+    for p in tables.iterdir():
+        p.unlink()
+    build_report(b.run_dir)
+    assert {p.name: p.read_text() for p in tables.iterdir()} == before
     from fairbench.report.compare import compare_runs
 
     same = compare_runs(fairbench.load(a.run_dir), fairbench.load(b.run_dir))
