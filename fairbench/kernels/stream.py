@@ -9,7 +9,7 @@ calls single-threaded BLAS into a preallocated buffer, and folds each strip of i
 compiled loops (numba, GIL released) in three steps: scores to bins (vectorised, with each
 64-column chunk's highest bin), bins added to a thread-local histogram per stratum pair
 (with the genuine scores stored), and the impostor pairs at or above a floor bin kept from
-the chunks that reach it. Nothing of size N x N exists.
+the chunks that reach it (``keep_tail``). Nothing of size N x N exists.
 """
 
 from __future__ import annotations
@@ -197,45 +197,15 @@ def fold_tile(
 
 
 @njit(nogil=True, cache=True)
-def keep_pairs(B, cmax, S, r0, c0, diag, mate_end, failed, sq, euclid, floor_bin,
-               ki, kj, ks):  # pragma: no cover - compiled
+def keep_tail(B, cmax, S, r0, c0, diag, mate_end, failed, sq, euclid, floor_bin, level,
+              rep, n, n_levels, ki, kj, ks, keys):  # pragma: no cover - compiled
     """Record a strip's impostor pairs at or above the floor bin, looking only inside the
     chunks whose highest bin reaches it; mated cells and the diagonal tile's lower half
-    are skipped. Returns how many were kept."""
-    h, w = B.shape
-    two = np.float32(2.0)
-    zero = np.float32(0.0)
-    nk = 0
-    for a in range(h):
-        i = r0 + a
-        for c in range(cmax.shape[1]):
-            if cmax[a, c] < floor_bin:
-                continue
-            for jj in range(c * CHUNK, min(w, c * CHUNK + CHUNK)):
-                if B[a, jj] < floor_bin:
-                    continue
-                j = c0 + jj
-                if (diag and j <= i) or (j > i and j < mate_end[i]):
-                    continue
-                s = S[a, jj]
-                if euclid:
-                    d2 = sq[i] + sq[j] - two * s
-                    s = -np.sqrt(d2 if d2 > zero else zero)
-                ki[nk] = i
-                kj[nk] = j
-                ks[nk] = NEG_INF if failed[i] or failed[j] else s
-                nk += 1
-    return nk
-
-
-@njit(nogil=True, cache=True)
-def keep_people(B, cmax, S, r0, c0, diag, mate_end, failed, sq, euclid, floor_bin, level,
-                rep, n, n_levels, ki, kj, ks, keys):  # pragma: no cover - compiled
-    """``keep_pairs`` for ``verification.tail: people``: a pair in an exact bin
-    (``level`` < 0) is kept with its score; any other one at or above the floor becomes the
-    key (rep_i * n + rep_j) * n_levels + level of its two images' representatives
-    (``rep``: the first image of the same person and stratum) and its bin's level.
-    Returns (pairs kept, keys written)."""
+    are skipped. A pair in a bin whose ``level`` is negative (every bin, by default) is
+    kept with its score; under ``verification.tail: people`` any other one becomes the key
+    (rep_i * n + rep_j) * n_levels + level of its two images' representatives (``rep``:
+    the first image of the same person and stratum) and its bin's level. Returns (pairs
+    kept, keys written)."""
     h, w = B.shape
     two = np.float32(2.0)
     zero = np.float32(0.0)
@@ -322,7 +292,7 @@ def merge_keys(parts: list[tuple[np.ndarray, np.ndarray | None]]
 @njit(nogil=True, cache=True)
 def decode_people(key, cnt, n, n_levels, order, level_score, ki, kj, ks, kw, at
                   ):  # pragma: no cover - compiled
-    """Records from merged keys (see :func:`keep_people`), written from ``at`` on: both
+    """Records from merged keys (see :func:`keep_tail`), written from ``at`` on: both
     representatives as original indices (``order``), lower first, the level's score, the
     count (split into records of at most 2**32 - 1 pairs). Returns the end."""
     top = np.int64(4294967295)
@@ -364,7 +334,7 @@ class StreamResult:
     kept_s: np.ndarray
     tiles: int = 0
     gen_start: int = 0  # offset of ``genuine`` in the whole genuine array (a row band's part)
-    #: ``verification.tail: people``: sorted unique keys (see :func:`keep_people`) and the
+    #: ``verification.tail: people``: sorted unique keys (see :func:`keep_tail`) and the
     #: impostor pairs behind each; None in the default mode
     agg_key: np.ndarray | None = None
     agg_count: np.ndarray | None = None
@@ -462,7 +432,7 @@ def stream(
 
     ``rows=(a, b)`` passes over one row band's tiles only (see :func:`row_bands`); its
     genuine scores are the slice of the whole array that starts at ``gen_start``.
-    ``people``: keep the tail as counts per pair of people (:func:`keep_people`)."""
+    ``people``: keep the tail as counts per pair of people (:func:`keep_tail`)."""
     n, d = inp.x.shape
     threads = threads or cores()
     todo = tile_list(n, block, rows)
@@ -475,6 +445,8 @@ def stream(
     gen_all = np.full(g1 - g0, NEG_INF, dtype=np.float32)
     gen_off = inp.gen_off - g0  # rows outside the band never write
     pidx32 = np.ascontiguousarray(pidx, dtype=np.int64)
+    # pairs: every bin's level is -1 (kept one by one)
+    tail = people or PeopleKeys(np.full(nbins, -1, np.int32), np.zeros(1, np.int32), 1)
     results: list[tuple[np.ndarray, list[tuple[np.ndarray, ...]],
                         tuple[np.ndarray, np.ndarray] | None]] = []
     euclid = inp.kind == "euclidean"
@@ -519,13 +491,10 @@ def stream(
                 fold_tile(Bs, r0 + s0, c0, c0 == r0, inp.stratum, pidx32, nbins, hist, S,
                           inp.mate_end, gen_off, gen_all, inp.failed, inp.sq, euclid,
                           inp.run_end)
-                if people is None:
-                    nk = keep_pairs(Bs, cm, S, r0 + s0, c0, c0 == r0, inp.mate_end,
-                                    inp.failed, inp.sq, euclid, floor_bin, ki, kj, ks)
-                else:
-                    nk, na = keep_people(Bs, cm, S, r0 + s0, c0, c0 == r0, inp.mate_end,
-                                         inp.failed, inp.sq, euclid, floor_bin, people.level,
-                                         people.rep, n, people.n_levels, ki, kj, ks, keys)
+                nk, na = keep_tail(Bs, cm, S, r0 + s0, c0, c0 == r0, inp.mate_end,
+                                   inp.failed, inp.sq, euclid, floor_bin, tail.level,
+                                   tail.rep, n, tail.n_levels, ki, kj, ks, keys)
+                if people is not None:
                     if na:
                         pending.append(keys[:na].copy())
                         n_pending += na

@@ -63,30 +63,13 @@ def kept_codes(ki, kj, ks, subject_pos, image_group, ts, bits, which=False):
 
 
 @njit(cache=True)
-def decode_runs(codes, bits):  # pragma: no cover - compiled
+def decode_runs(codes, bits, w):  # pragma: no cover - compiled
     """(a, b, bucket, count) of each run of equal codes in sorted ``codes`` (see
-    ``kept_codes``): the merged pairs, in (bucket, a, b) order, in int32."""
+    ``kept_codes``): the merged pairs, in (bucket, a, b) order, a, b and bucket in int32;
+    the count is the run's length, or the sum of its codes' weights ``w`` (the pairs each
+    record stands for) where ``w`` is not empty, in float64."""
     n = len(codes)
-    a, b = np.empty(n, np.int32), np.empty(n, np.int32)
-    bucket, c = np.empty(n, np.int32), np.zeros(n, np.int32)
-    mask = (np.int64(1) << bits) - 1
-    m = -1
-    prev = np.int64(-1)
-    for k in range(n):
-        x = codes[k]
-        if x != prev:
-            m += 1
-            a[m], b[m], bucket[m] = (x >> bits) & mask, x & mask, x >> (2 * bits)
-            prev = x
-        c[m] += 1
-    return a[: m + 1], b[: m + 1], bucket[: m + 1], c[: m + 1]
-
-
-@njit(cache=True)
-def decode_weighted(codes, w, bits):  # pragma: no cover - compiled
-    """``decode_runs`` with each code weighing ``w`` (the pairs its record stands for):
-    the counts are the runs' weight sums, in float64."""
-    n = len(codes)
+    unit = len(w) == 0
     a, b = np.empty(n, np.int32), np.empty(n, np.int32)
     bucket, c = np.empty(n, np.int32), np.zeros(n, np.float64)
     mask = (np.int64(1) << bits) - 1
@@ -98,7 +81,7 @@ def decode_weighted(codes, w, bits):  # pragma: no cover - compiled
             m += 1
             a[m], b[m], bucket[m] = (x >> bits) & mask, x & mask, x >> (2 * bits)
             prev = x
-        c[m] += np.float64(w[k])
+        c[m] += 1.0 if unit else np.float64(w[k])
     return a[: m + 1], b[: m + 1], bucket[: m + 1], c[: m + 1]
 
 

@@ -176,7 +176,7 @@ def verification_replicates(
     following from image counts as in an all-pairs plan. ``kept_w``: the impostor pairs
     each kept record stands for (None: one each).
     """
-    from fairbench.metrics._compiled import decode_runs, decode_weighted, kept_codes
+    from fairbench.metrics._compiled import decode_runs, kept_codes
     from fairbench.metrics._compiled import threads as numba_threads
     from fairbench.metrics.blocks import PairSums, SubjectTable, draw_block, group_slices
 
@@ -197,12 +197,12 @@ def verification_replicates(
     if kept_w is None:
         codes = np.sort(kept_codes(kept_i, kept_j, kept_s, pos[image_subject], image_group,
                                    np.sort(ts), bits))
-        num_pairs = PairSums.build(*decode_runs(codes, bits), G * (T + 1))
+        num_pairs = PairSums.build(*decode_runs(codes, bits, np.zeros(0)), G * (T + 1))
     else:  # the same codes, with each record's weight carried through the sort
         codes, which = kept_codes(kept_i, kept_j, kept_s, pos[image_subject], image_group,
                                   np.sort(ts), bits, True)
         o = np.argsort(codes, kind="stable")
-        num_pairs = PairSums.build(*decode_weighted(codes[o], kept_w[which[o]], bits),
+        num_pairs = PairSums.build(*decode_runs(codes[o], bits, kept_w[which[o]]),
                                    G * (T + 1))
     den_list = None if den_pairs is None else PairSums.build(
         pos[den_pairs[0]], pos[den_pairs[1]], den_pairs[2], den_pairs[3], G)
