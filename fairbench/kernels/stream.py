@@ -272,8 +272,9 @@ def _merge_walk(ka, ca, kb, cb, ko, co):  # pragma: no cover - compiled
 def merge_keys(parts: list[tuple[np.ndarray, np.ndarray | None]]
                ) -> tuple[np.ndarray, np.ndarray]:
     """(keys, counts) parts, each sorted, or unsorted with ``None`` counts (then sorted
-    here, in place: one pair each), merged into sorted unique keys with their int64 counts
-    (exact sums). Empties ``parts`` as it goes, so each part is freed once merged."""
+    here, in place: one pair each; empty counts: sorted, one pair each), merged into sorted
+    unique keys with their int64 counts (exact sums). Empties ``parts`` as it goes, so each
+    part is freed once merged."""
     k, c = np.zeros(0, np.int64), np.zeros(0, np.int64)
     none = np.zeros(0, np.int64)
     while parts:
@@ -320,7 +321,7 @@ class PeopleKeys:
     level: np.ndarray  # (bins,) int32: a bin's level, -1 for exact bins (and below the floor)
     rep: np.ndarray  # (N,) int32: per visiting position, its person-and-stratum's first one
     n_levels: int
-    pending: int = 1 << 20  # keys a thread holds at least before merging (8 bytes each)
+    pending: int = 1 << 18  # keys a thread holds at least before merging (8 bytes each)
 
 
 @dataclass
@@ -447,9 +448,18 @@ def stream(
     pidx32 = np.ascontiguousarray(pidx, dtype=np.int64)
     # pairs: every bin's level is -1 (kept one by one)
     tail = people or PeopleKeys(np.full(nbins, -1, np.int32), np.zeros(1, np.int32), 1)
-    results: list[tuple[np.ndarray, list[tuple[np.ndarray, ...]],
-                        tuple[np.ndarray, np.ndarray] | None]] = []
+    results: list[tuple[np.ndarray, list[tuple[np.ndarray, ...]]]] = []
     euclid = inp.kind == "euclidean"
+    # tail: people: one sum of keys for all threads (so a key is held once), merged into
+    # under its own lock; each thread sorts its new keys before it takes the lock
+    merged = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
+    merge_lock = threading.Lock()
+
+    def flush(pending: list[np.ndarray]) -> None:
+        new = np.concatenate(pending)
+        new.sort()
+        with merge_lock:
+            merged[0] = merge_keys([merged[0], (new, np.zeros(0, np.int64))])
 
     def work() -> None:
         hist = np.zeros(n_slots * nbins, dtype=np.int64)
@@ -463,7 +473,6 @@ def stream(
         ks = np.empty(strip * block, np.float32)
         kept: list[tuple[np.ndarray, ...]] = []
         keys = np.empty(strip * block if people else 0, np.int64)
-        merged = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         pending: list[np.ndarray] = []
         n_pending = 0
         last_r = -1
@@ -498,25 +507,23 @@ def stream(
                     if na:
                         pending.append(keys[:na].copy())
                         n_pending += na
-                    # merged once the new keys pass a quarter of the merged ones (and a
-                    # floor): memory stays per key, and the merges' work is linear
-                    if n_pending > max(people.pending, len(merged[0]) // 4):
-                        merged = merge_keys([merged, (np.concatenate(pending), None)])
+                    # into the shared sum once the new keys pass a quarter of it (and a
+                    # floor): memory stays one entry per key, the merges' work linear
+                    if n_pending > max(people.pending, len(merged[0][0]) // 4):
+                        flush(pending)
                         pending, n_pending = [], 0
                 if nk:
                     kept.append((ki[:nk].copy(), kj[:nk].copy(), ks[:nk].copy()))
-        agg = None
-        if people is not None:
-            agg = merge_keys([merged, *([(np.concatenate(pending), None)] if pending
-                                        else [])])
-            merged, pending = (np.zeros(0, np.int64),) * 2, []
+        if pending:
+            flush(pending)
+            pending = []
         with lock:
-            results.append((hist, kept, agg))
+            results.append((hist, kept))
 
     run_workers(work, threads)
     hist = np.zeros(n_slots * nbins, dtype=np.int64)
     chunks: list[tuple[np.ndarray, ...]] = []
-    for h, k, _ in results:
+    for h, k in results:
         hist += h
         chunks += k
     ki_all, kj_all, ks_all = (
@@ -525,10 +532,8 @@ def stream(
     )
     out = StreamResult(hist.reshape(n_slots, nbins), gen_all, ki_all, kj_all, ks_all,
                        len(todo), g0)
-    if people is not None:  # each thread's part is freed once it is in the sum
-        aggs = [r[2] for r in results if r[2] is not None]
-        results.clear()
-        out.agg_key, out.agg_count = merge_keys(aggs)  # type: ignore[arg-type]
+    if people is not None:
+        out.agg_key, out.agg_count = merged[0]
     return out
 
 
