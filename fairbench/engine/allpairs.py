@@ -75,7 +75,8 @@ def count_verification(
     precision: str = "float32",
     tail: str = "pairs",
 ) -> tuple[VerificationCounts, np.ndarray]:
-    """Stream every pair once (twice only if the sampled floor was too high); see module doc.
+    """Stream every pair once (twice if the sampled floor was too high, and always under
+    ``tail="people"``); see the module docstring.
 
     Returns the counts (genuine scores aligned with ``plan.mated_i/j``) and each image's
     failed flag as the kernel saw it (non-finite, or a zero norm for cosine). A remote
@@ -164,6 +165,7 @@ def count_verification(
         n_levels = max(1, len(people_tail.level_score))
         if float(inp.n) ** 2 * n_levels >= 2.0**63:
             raise FairbenchError(f"{inp.n:,} templates are too many for tail: people")
+        res = None  # type: ignore[assignment]  # the first pass's arrays: freed first
         res = one_pass(floor_bin, PeopleKeys(people_tail.level, _representatives(inp, plan),
                                              n_levels))
     o = inp.order.astype(np.int32)  # 12 bytes per kept pair: int32, int32, float32
@@ -203,13 +205,16 @@ def _representatives(inp: StreamInput, plan: Plan) -> np.ndarray:
 
 
 def _with_people(ki: np.ndarray, kj: np.ndarray, ks: np.ndarray, res: StreamResult,
-                 o: np.ndarray, tail: PeopleTail) -> tuple[np.ndarray, ...]:
+                 o: np.ndarray, tail: PeopleTail, chunk: int = 1 << 20
+                 ) -> tuple[np.ndarray, ...]:
     """The exact records (weight 1) followed by one record per merged key
-    (:func:`~fairbench.kernels.stream.decode_people`), written once into the final arrays;
-    the keys are freed from ``res`` on the way."""
+    (:func:`~fairbench.kernels.stream.decode_people`), written into the final arrays from
+    the back, a chunk at a time, each chunk's keys cut off as it is done: memory stays
+    about the records' (untouched output pages cost nothing until written)."""
     key, cnt = res.agg_key, res.agg_count
     assert key is not None and cnt is not None
     res.agg_key = res.agg_count = None
+    key, cnt = np.require(key, requirements="O"), np.require(cnt, requirements="O")
     top = np.int64(np.iinfo(np.uint32).max)
     n_agg = len(key) + (int(((cnt - 1) // top).sum()) if len(cnt) else 0)
     K = len(ki) + n_agg
@@ -217,9 +222,16 @@ def _with_people(ki: np.ndarray, kj: np.ndarray, ks: np.ndarray, res: StreamResu
     out_s, out_w = np.empty(K, np.float32), np.empty(K, np.uint32)
     out_i[: len(ki)], out_j[: len(ki)], out_s[: len(ki)] = ki, kj, ks
     out_w[: len(ki)] = 1
-    end = decode_people(key, cnt, len(o), max(1, len(tail.level_score)), o,
-                        tail.level_score, out_i, out_j, out_s, out_w, len(ki))
-    assert end == K
+    L, end, hi = max(1, len(tail.level_score)), K, len(key)
+    while hi > 0:
+        lo = max(0, hi - chunk)
+        nrec = hi - lo + int(((cnt[lo:hi] - 1) // top).sum())
+        decode_people(key[lo:hi], cnt[lo:hi], len(o), L, o, tail.level_score, out_i, out_j,
+                      out_s, out_w, end - nrec)
+        end, hi = end - nrec, lo
+        key.resize(lo, refcheck=False)  # the decoded keys: freed (no view of them is left)
+        cnt.resize(lo, refcheck=False)
+    assert end == len(ki)
     return out_i, out_j, out_s, out_w
 
 

@@ -291,6 +291,61 @@ def merge_keys(parts: list[tuple[np.ndarray, np.ndarray | None]]
 
 
 @njit(nogil=True, cache=True)
+def _merge_back(k, c, m, kb):  # pragma: no cover - compiled
+    """Sorted ``kb`` (one pair each, repeats allowed) merged into the sorted unique keys
+    ``k[:m]`` and counts ``c[:m]`` in place, from the back (the arrays hold at least
+    m + len(kb)), then moved to the front. Returns how many unique keys there are."""
+    i, j = m - 1, len(kb) - 1
+    top = m + len(kb) - 1
+    w = top
+    while i >= 0 or j >= 0:
+        if j < 0 or (i >= 0 and k[i] >= kb[j]):
+            x, n = k[i], c[i]
+            i -= 1
+        else:
+            x, n = kb[j], np.int64(1)
+            j -= 1
+        if w < top and k[w + 1] == x:
+            c[w + 1] += n
+        else:  # w > i always: nothing unread is overwritten
+            k[w], c[w] = x, n
+            w -= 1
+    size = top - w
+    for t in range(size):
+        k[t], c[t] = k[w + 1 + t], c[w + 1 + t]
+    return size
+
+
+class KeySum:
+    """The sum of a pass's keys under ``verification.tail: people``: sorted unique keys and
+    their counts in two arrays that grow in place (``ndarray.resize``, a ``realloc``:
+    large blocks are remapped, not copied, and untouched capacity costs no memory), so
+    memory stays about 16 bytes a key plus the keys being added."""
+
+    def __init__(self) -> None:
+        self.k = np.zeros(0, np.int64)
+        self.c = np.zeros(0, np.int64)
+        self.m = 0
+
+    def add(self, new: np.ndarray) -> None:
+        """Add sorted keys, one pair each."""
+        need = self.m + len(new)
+        if need > len(self.k):
+            cap = max(need, len(self.k) + len(self.k) // 2)
+            self.k.resize(cap, refcheck=False)
+            self.c.resize(cap, refcheck=False)
+        self.m = _merge_back(self.k, self.c, self.m, new)
+
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """The keys and counts, trimmed to size (the sum is empty afterwards)."""
+        k, c, m = self.k, self.c, self.m
+        self.__init__()  # type: ignore[misc]
+        k.resize(m, refcheck=False)
+        c.resize(m, refcheck=False)
+        return k, c
+
+
+@njit(nogil=True, cache=True)
 def decode_people(key, cnt, n, n_levels, order, level_score, ki, kj, ks, kw, at
                   ):  # pragma: no cover - compiled
     """Records from merged keys (see :func:`keep_tail`), written from ``at`` on: both
@@ -452,14 +507,14 @@ def stream(
     euclid = inp.kind == "euclidean"
     # tail: people: one sum of keys for all threads (so a key is held once), merged into
     # under its own lock; each thread sorts its new keys before it takes the lock
-    merged = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
+    merged = KeySum()
     merge_lock = threading.Lock()
 
     def flush(pending: list[np.ndarray]) -> None:
         new = np.concatenate(pending)
         new.sort()
         with merge_lock:
-            merged[0] = merge_keys([merged[0], (new, np.zeros(0, np.int64))])
+            merged.add(new)
 
     def work() -> None:
         hist = np.zeros(n_slots * nbins, dtype=np.int64)
@@ -509,7 +564,7 @@ def stream(
                         n_pending += na
                     # into the shared sum once the new keys pass a quarter of it (and a
                     # floor): memory stays one entry per key, the merges' work linear
-                    if n_pending > max(people.pending, len(merged[0][0]) // 4):
+                    if n_pending > max(people.pending, merged.m // 4):
                         flush(pending)
                         pending, n_pending = [], 0
                 if nk:
@@ -533,7 +588,7 @@ def stream(
     out = StreamResult(hist.reshape(n_slots, nbins), gen_all, ki_all, kj_all, ks_all,
                        len(todo), g0)
     if people is not None:
-        out.agg_key, out.agg_count = merged[0]
+        out.agg_key, out.agg_count = merged.take()
     return out
 
 

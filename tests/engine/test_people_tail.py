@@ -238,3 +238,53 @@ def test_a_run_with_tail_people_gives_the_default_run_s_tables(tmp_path):
 
     same = compare_runs(fairbench.load(a.run_dir), fairbench.load(b.run_dir))
     assert len(same.frame) and (same.frame["errors_a"] == same.frame["errors_b"]).all()
+
+
+def test_the_key_sum_merges_in_place_like_np_unique():
+    """Keys added in sorted batches with repeats, across growth: the same keys and counts
+    as np.unique over all of them."""
+    from fairbench.kernels.stream import KeySum, merge_keys
+
+    rng = np.random.default_rng(5)
+    ks, seen = KeySum(), []
+    for size in (0, 1, 7, 300, 2, 1000, 64, 5000):
+        new = np.sort(rng.integers(0, 900, size)).astype(np.int64)
+        seen.append(new)
+        ks.add(new.copy())
+    want_k, want_c = np.unique(np.concatenate(seen), return_counts=True)
+    k, c = ks.take()
+    assert np.array_equal(k, want_k) and np.array_equal(c, want_c) and ks.m == 0
+    # the band merge agrees, from unsorted parts and counted ones
+    parts = [(np.concatenate(seen[:4])[::-1].copy(), None), (k[:10].copy(), c[:10].copy())]
+    mk, mc = merge_keys(parts)
+    allk = np.concatenate([np.concatenate(seen[:4]), np.repeat(k[:10], c[:10])])
+    uk, uc = np.unique(allk, return_counts=True)
+    assert np.array_equal(mk, uk) and np.array_equal(mc, uc) and parts == []
+
+
+def test_records_decoded_a_chunk_at_a_time_equal_one_go():
+    from fairbench.engine.allpairs import _with_people
+    from fairbench.kernels.stream import StreamResult
+
+    b = Binning(-1.0, 1.0, 16)
+    tail = PeopleTail.for_bins(b, np.array([8, 12, 15]), 8)
+    n, L = 50, len(tail.level_score)
+    rng = np.random.default_rng(2)
+    keys = np.unique(rng.integers(0, n * n * L, 40)).astype(np.int64)
+    cnt = rng.integers(1, 9, len(keys)).astype(np.int64)
+    cnt[3] = 2**32 + 5  # split into two records
+    o = rng.permutation(n).astype(np.int32)
+    ki, kj, ks = np.array([1, 2], np.int32), np.array([3, 4], np.int32), np.float32([0.1, 0.2])
+
+    def res():
+        r = StreamResult(np.zeros((1, 16), np.int64), np.zeros(0, np.float32), ki, kj, ks)
+        r.agg_key, r.agg_count = keys.copy(), cnt.copy()
+        return r
+
+    whole = _with_people(ki, kj, ks, res(), o, tail)
+    for chunk in (1, 3, 1000):
+        got = _with_people(ki, kj, ks, res(), o, tail, chunk=chunk)
+        assert all(np.array_equal(x, y) for x, y in zip(whole, got))
+    wi, wj, ws, ww = whole
+    assert int(ww.sum(dtype=np.int64)) == int(cnt.sum()) + 2 and len(ww) == len(keys) + 3
+    assert (wi <= wj).all() and ww.max() == np.iinfo(np.uint32).max
