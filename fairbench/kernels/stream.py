@@ -241,60 +241,12 @@ def keep_tail(B, cmax, S, r0, c0, diag, mate_end, failed, sq, euclid, floor_bin,
 
 
 @njit(nogil=True, cache=True)
-def _merge_walk(ka, ca, kb, cb, ko, co):  # pragma: no cover - compiled
-    """One walk over two sorted key arrays (repeats allowed; ``cb`` empty: one each):
-    writes the unique keys and summed counts to ``ko``/``co`` unless they are empty, and
-    returns how many unique keys there are."""
+def _merge_back(k, c, m, kb, cb):  # pragma: no cover - compiled
+    """Sorted ``kb`` (repeats allowed) with counts ``cb`` (empty: one pair each) merged
+    into the sorted unique keys ``k[:m]`` and counts ``c[:m]`` in place, from the back (the
+    arrays hold at least m + len(kb)), then moved to the front. Returns how many unique
+    keys there are."""
     unit = len(cb) == 0
-    fill = len(ko) > 0
-    i = j = 0
-    m = 0
-    last = np.int64(0)
-    while i < len(ka) or j < len(kb):
-        if j >= len(kb) or (i < len(ka) and ka[i] <= kb[j]):
-            x, c = ka[i], ca[i]
-            i += 1
-        else:
-            x = kb[j]
-            c = np.int64(1) if unit else cb[j]
-            j += 1
-        if m == 0 or x != last:
-            if fill:
-                ko[m] = x
-                co[m] = 0
-            m += 1
-            last = x
-        if fill:
-            co[m - 1] += c
-    return m
-
-
-def merge_keys(parts: list[tuple[np.ndarray, np.ndarray | None]]
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """(keys, counts) parts, each sorted, or unsorted with ``None`` counts (then sorted
-    here, in place: one pair each; empty counts: sorted, one pair each), merged into sorted
-    unique keys with their int64 counts (exact sums). Empties ``parts`` as it goes, so each
-    part is freed once merged."""
-    k, c = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    none = np.zeros(0, np.int64)
-    while parts:
-        kb, cb = parts.pop(0)
-        if cb is None:
-            kb.sort()
-        cb = none if cb is None else cb
-        m = _merge_walk(k, c, kb, cb, none, none)  # counted first: allocated once
-        ko, co = np.empty(m, np.int64), np.empty(m, np.int64)
-        if m:
-            _merge_walk(k, c, kb, cb, ko, co)
-        k, c, kb, cb = ko, co, none, none
-    return k, c
-
-
-@njit(nogil=True, cache=True)
-def _merge_back(k, c, m, kb):  # pragma: no cover - compiled
-    """Sorted ``kb`` (one pair each, repeats allowed) merged into the sorted unique keys
-    ``k[:m]`` and counts ``c[:m]`` in place, from the back (the arrays hold at least
-    m + len(kb)), then moved to the front. Returns how many unique keys there are."""
     i, j = m - 1, len(kb) - 1
     top = m + len(kb) - 1
     w = top
@@ -303,7 +255,7 @@ def _merge_back(k, c, m, kb):  # pragma: no cover - compiled
             x, n = k[i], c[i]
             i -= 1
         else:
-            x, n = kb[j], np.int64(1)
+            x, n = kb[j], np.int64(1) if unit else cb[j]
             j -= 1
         if w < top and k[w + 1] == x:
             c[w + 1] += n
@@ -327,14 +279,15 @@ class KeySum:
         self.c = np.zeros(0, np.int64)
         self.m = 0
 
-    def add(self, new: np.ndarray) -> None:
-        """Add sorted keys, one pair each."""
+    def add(self, new: np.ndarray, counts: np.ndarray | None = None) -> None:
+        """Add sorted keys, with their counts (None: one pair each)."""
         need = self.m + len(new)
         if need > len(self.k):
             cap = max(need, len(self.k) + len(self.k) // 2)
             self.k.resize(cap, refcheck=False)
             self.c.resize(cap, refcheck=False)
-        self.m = _merge_back(self.k, self.c, self.m, new)
+        self.m = _merge_back(self.k, self.c, self.m, new,
+                             np.zeros(0, np.int64) if counts is None else counts)
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
         """The keys and counts, trimmed to size (the sum is empty afterwards)."""
@@ -446,11 +399,11 @@ def merge_results(parts: list[StreamResult], n_genuine: int,
                                                                      "kept_s")]
     out = StreamResult(hist, gen, *kept, sum(p.tiles for p in parts))
     if parts and parts[0].agg_key is not None:
-        aggs = []
+        total = KeySum()
         for p in parts:  # each band's part is freed once it is in the sum
-            aggs.append((p.agg_key, p.agg_count))
+            total.add(p.agg_key, p.agg_count)  # type: ignore[arg-type]
             p.agg_key = p.agg_count = None
-        out.agg_key, out.agg_count = merge_keys(aggs)  # type: ignore[arg-type]
+        out.agg_key, out.agg_count = total.take()
     return out
 
 
