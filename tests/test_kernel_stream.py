@@ -99,7 +99,7 @@ def test_the_sampled_floor_is_the_sorted_samples_rank_th_score(kind):
     x = emb[np.arange(plan.n_images)].astype(np.float32)
     ok_img = np.isfinite(x).all(axis=1)
     for targets in ([0.1], [0.01, 0.001], [0.5]):
-        got = counts_mod._estimated_floor(inp, plan, binning, [], targets,
+        got = counts_mod._estimated_floor(binning, [], targets,
                                           counts_mod._sample_impostors(inp, plan, 10_000))
         ii, jj = np.triu_indices(plan.n_images, k=1)
         keep = (plan.subject[ii] != plan.subject[jj]) & ok_img[ii] & ok_img[jj]

@@ -107,7 +107,7 @@ def count_verification(
     binning = binning_for(inp, bins)
     pidx = pair_index(*np.meshgrid(np.arange(S), np.arange(S), indexing="ij"), S)
     imp = _sample_impostors(inp, plan) if target_fmr or tail != "people" else None
-    floor_bin = _estimated_floor(inp, plan, binning, fixed_thresholds, target_fmr, imp)
+    floor_bin = _estimated_floor(binning, fixed_thresholds, target_fmr, imp)
     guess = _estimated_kept(imp, binning, floor_bin, plan.n_images)
     if tail == "auto" and device != "cpu":  # the device kernel keeps pairs only
         tail, auto = "pairs", False
@@ -291,8 +291,6 @@ def _sample_impostors(inp: StreamInput, plan: Plan, sample: int = 1000, seed: in
 
 
 def _estimated_floor(
-    inp: StreamInput,
-    plan: Plan,
     binning: Binning,
     fixed: Sequence[float],
     targets: Sequence[float],
@@ -313,8 +311,9 @@ def _estimated_floor(
 
 
 def _estimated_kept(imp: np.ndarray | None, binning: Binning, floor: int, n: int) -> float:
-    """Impostor pairs at or above ``floor`` in all, as the sample's share suggests (all
-    pairs where there is no sample: the cautious answer)."""
+    """Impostor pairs at or above ``floor`` in all, as the sample's share suggests; with no
+    sample (fewer than two images, or no impostor pair among those sampled), every pair
+    when the floor is bin 0 and none otherwise."""
     pairs = n * (n - 1) / 2
     if imp is None:
         return pairs if floor == 0 else 0.0

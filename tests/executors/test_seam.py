@@ -142,7 +142,7 @@ def test_row_bands_through_an_executor_give_the_local_counts(inline, monkeypatch
     from fairbench.kernels.stream import row_bands
     from fairbench.plan import make_plan
 
-    monkeypatch.setattr(allpairs, "_estimated_floor", lambda inp, plan, binning, *a:
+    monkeypatch.setattr(allpairs, "_estimated_floor", lambda binning, *a:
                         binning.bins - 1)
     cfg = {**SIM, "verification": {"target_fmr": [1e-2, 1e-3], "block_size": 64,
                                    "fixed_thresholds": [0.05], "bootstrap": {"replicates": 20},
