@@ -83,10 +83,8 @@ def compress_pairs(
         e = np.zeros(0, dtype=np.int64)
         return e, e.copy(), e.copy(), np.zeros(0)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    keys, inv, counts = np.unique(np.stack([lo, hi, g]), axis=1, return_inverse=True,
-                                  return_counts=True)
-    if w is not None:
-        counts = np.bincount(inv.ravel(), w, keys.shape[1])
+    keys, inv = np.unique(np.stack([lo, hi, g]), axis=1, return_inverse=True)
+    counts = np.bincount(inv.ravel(), w, keys.shape[1])
     return keys[0], keys[1], keys[2], counts.astype(np.float64)
 
 

@@ -46,11 +46,8 @@ def fmr_interval(plan: Plan, counts: VerificationCounts, n_img: np.ndarray,
     lo_s, hi_s = np.minimum(sa, sb), np.maximum(sa, sb)
     nsub = plan.n_subjects
     key = (lo_s * nsub + hi_s) * G + g
-    if w is None:
-        pairs, k_ab = np.unique(key, return_counts=True)
-    else:  # records stand for several comparisons each
-        pairs, inv = np.unique(key, return_inverse=True)
-        k_ab = np.bincount(inv.ravel(), w, len(pairs))
+    pairs, inv = np.unique(key, return_inverse=True)
+    k_ab = np.bincount(inv.ravel(), w, len(pairs))  # records may stand for several each
     pg = pairs % G
     pa, pb = (pairs // G) // nsub, (pairs // G) % nsub
     with np.errstate(invalid="ignore", divide="ignore"):
