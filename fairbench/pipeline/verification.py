@@ -85,7 +85,7 @@ def verification(inp: Inputs, progress: bool = True) -> RunParts:
         outcomes = cap.outcomes[[c for c in OUTCOME_COLUMNS if c in cap.outcomes]]
         files["capture_outcomes.csv"] = partial(write_csv, outcomes)
         notes = cnotes(cap)
-    if counts.kept_exact is not None:
+    if counts.tail == "people":
         notes.append(PEOPLE_NOTE)
     record = base_record(
         inp, "verification", "",

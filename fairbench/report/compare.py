@@ -99,7 +99,7 @@ def _rates(view: View, plan: Plan, counts: VerificationCounts, thr: float, w: np
            n_img: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per rate: (errors per group, comparisons per group, (R, G) replicate rates)."""
     ig, G, nsub = view.image_group, view.n_groups, plan.n_subjects
-    if counts.kept_exact is not None and not counts.exact_at(thr):
+    if counts.tail == "people" and not counts.exact_at(thr):
         raise CompareError("a threshold lies where the run kept counts per pair of people "
                            "only (verification.tail: people), so its rates there are not "
                            "exact", [f"threshold {thr:.6g} (similarity)"])

@@ -81,8 +81,15 @@ def _consistent(path: Path, codes: StoredCodes, counts: VerificationCounts | Non
             problems.append(f"{len(counts.mated_s)} genuine scores for {plan.n_mated} mated pairs")
         if not (len(counts.kept_i) == len(counts.kept_j) == len(counts.kept_s)):
             problems.append("kept_i, kept_j and kept_s differ in length")
-        if counts.kept_w is not None and len(counts.kept_w) != len(counts.kept_s):
+        kw = counts.kept_w
+        if kw is not None and len(kw) != len(counts.kept_s):
             problems.append("kept_w and kept_s differ in length")
+        elif kw is not None and (kw.dtype != np.uint32 or (len(kw) and kw.min() < 1)):
+            problems.append("kept_w must hold counts of at least 1 (uint32)")
+        elif kw is not None and counts.listed is None and counts.count() != int(
+                counts.hist[:, counts.kept_floor_bin:].sum()):
+            problems.append("kept_w stands for another number of impostor pairs than the "
+                            "histogram holds at or above kept_floor_bin")
         if counts.kept_exact is not None and len(counts.kept_exact) != counts.binning.bins:
             problems.append(f"kept_exact has {len(counts.kept_exact)} entries for "
                             f"{counts.binning.bins} bins")
@@ -174,7 +181,7 @@ def load_counts(path: Path) -> tuple[StoredCodes, VerificationCounts]:
                 len(plan.strata), Binning(float(lo), float(hi), int(bins)), z["hist"],
                 z["n_nonmated"], mated_s, z["kept_i"], z["kept_j"], z["kept_s"],
                 int(z["kept_floor_bin"]), listed,
-                np.asarray(z["kept_w"], np.uint32) if "kept_w" in z.files else None,
+                z["kept_w"] if "kept_w" in z.files else None,  # checked below, not cast
                 np.asarray(z["kept_exact"], bool) if "kept_exact" in z.files else None)
         except KeyError as exc:
             raise FairbenchError(f"{path}: lacks array {exc}") from None

@@ -788,6 +788,28 @@ def _(study):
     return ["report", str(d)]
 
 
+@case("report-weights-tampered", "stored runs", "counts.npz whose kept_w (verification.tail: "
+      "people) stands for more pairs than its histogram holds", "exit 2",
+      says=("another number of impostor pairs",), no_output=False)
+def _(study):
+    d = stored(study)
+    z = dict(np.load(d / "counts.npz"))
+    z["kept_w"] = np.ones(len(z["kept_s"]), np.uint32)
+    z["kept_w"][:1] = 2
+    np.savez(d / "counts.npz", **z)
+    return ["report", str(d)]
+
+
+@case("report-weights-negative", "stored runs", "counts.npz whose kept_w holds a negative "
+      "count", "exit 2", says=("counts of at least 1",), no_output=False)
+def _(study):
+    d = stored(study)
+    z = dict(np.load(d / "counts.npz"))
+    z["kept_w"] = -np.ones(len(z["kept_s"]), np.int64)
+    np.savez(d / "counts.npz", **z)
+    return ["report", str(d)]
+
+
 @case("report-unknown-attribute", "stored runs", "run.json naming an attribute the arrays lack",
       "exit 2", says=("do not belong together",), no_output=False)
 def _(study):
